@@ -1,0 +1,214 @@
+using System.Numerics.Tensors;
+using SpecCore.Tensors;
+
+namespace SpecCore.Kernels.Cpu;
+
+/// <summary>The reference backend: SIMD kernels on host memory, work split over a persistent pool of
+/// threads. Weights in host memory (memory-mapped or converted) are used in place, never copied.
+/// NativeAOT-safe.</summary>
+public sealed unsafe class CpuBackend : IBackend
+{
+    private readonly WorkerPool _pool;
+    private readonly CpuMatMul _matMul;
+    private readonly CpuAttention _attention;
+
+    /// <summary>Creates a backend running on <paramref name="threads"/> threads (default: all cores).</summary>
+    public CpuBackend(int? threads = null)
+    {
+        int n = threads ?? WorkerPool.DefaultThreadCount;
+        if (n < 1) throw new ArgumentOutOfRangeException(nameof(threads), n, "thread count must be at least 1");
+        _pool = new WorkerPool(n);
+        _matMul = new CpuMatMul(_pool);
+        _attention = new CpuAttention(_pool);
+    }
+
+    /// <summary>Threads used by kernels.</summary>
+    public int Threads => _pool.ThreadCount;
+
+    /// <inheritdoc />
+    public string Name => "cpu";
+
+    /// <inheritdoc />
+    public string Description => $"CPU, {Threads} thread(s), {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")}";
+
+    /// <inheritdoc />
+    public DeviceTensor UploadWeight(HostTensor weight) => new CpuTensor(weight.DType, weight.Shape, weight.Pointer);
+
+    /// <inheritdoc />
+    public DeviceTensor Allocate(DType dtype, params int[] shape)
+    {
+        long n = 1;
+        foreach (int d in shape) n *= d;
+        return new CpuTensor(dtype, shape, new NativeBuffer(dtype.ByteSize(n)));
+    }
+
+    /// <inheritdoc />
+    public void Write(DeviceTensor destination, ReadOnlySpan<float> source, long offset = 0)
+    {
+        var t = Cast(destination);
+        if (offset < 0 || offset + source.Length > t.ElementCount) throw new ArgumentOutOfRangeException(nameof(offset));
+        source.CopyTo(new Span<float>((float*)t.Pointer + offset, source.Length));
+    }
+
+    /// <inheritdoc />
+    public void Read(DeviceTensor source, Span<float> destination, long offset = 0)
+    {
+        var t = Cast(source);
+        if (offset < 0 || offset + destination.Length > t.ElementCount) throw new ArgumentOutOfRangeException(nameof(offset));
+        new ReadOnlySpan<float>((float*)t.Pointer + offset, destination.Length).CopyTo(destination);
+    }
+
+    /// <inheritdoc />
+    public void Embed(DeviceTensor table, ReadOnlySpan<int> tokens, DeviceTensor output)
+    {
+        var t = Cast(table);
+        var o = Cast(output);
+        int dim = t.Cols;
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            int id = tokens[i];
+            if ((uint)id >= (uint)t.Rows) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {id} is outside the vocabulary (0..{t.Rows - 1})");
+            Span<float> dst = o.Row(i);
+            switch (t.DType)
+            {
+                case DType.F32:
+                    new ReadOnlySpan<float>((float*)t.Pointer + (long)id * dim, dim).CopyTo(dst);
+                    break;
+                case DType.BF16:
+                    WideningKernels.BF16ToF32(new ReadOnlySpan<ushort>((ushort*)t.Pointer + (long)id * dim, dim), dst);
+                    break;
+                case DType.F16:
+                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)t.Pointer + (long)id * dim, dim), dst);
+                    break;
+                default:
+                    throw new NotSupportedException($"embedding lookup on {t.DType} is not supported");
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void RmsNorm(DeviceTensor x, DeviceTensor weight, DeviceTensor output, int rows, float eps)
+    {
+        var xt = Cast(x);
+        var wt = Cast(weight);
+        var ot = Cast(output);
+        ReadOnlySpan<float> w = wt.F32;
+        for (int r = 0; r < rows; r++)
+        {
+            Span<float> src = xt.Row(r);
+            float sumSquares = TensorPrimitives.Dot(src, src);
+            float scale = 1f / MathF.Sqrt(sumSquares / src.Length + eps);
+            Span<float> dst = ot.Row(r);
+            TensorPrimitives.Multiply(src, scale, dst);
+            TensorPrimitives.Multiply(dst, w, dst);
+        }
+    }
+
+    /// <inheritdoc />
+    public void MatMul(DeviceTensor x, DeviceTensor weight, DeviceTensor output, int rows) =>
+        _matMul.Run(Cast(x), Cast(weight), Cast(output), rows);
+
+    /// <inheritdoc />
+    public RopeTable CreateRopeTable(ReadOnlySpan<double> inverseFrequencies, int maxPositions) =>
+        new CpuRopeTable(inverseFrequencies, maxPositions);
+
+    /// <inheritdoc />
+    public void Rope(DeviceTensor x, int rows, int heads, int headDim, ReadOnlySpan<int> positions, RopeTable table)
+    {
+        var t = Cast(x);
+        var rope = (CpuRopeTable)table;
+        int half = headDim / 2;
+        if (half != rope.HalfDim) throw new ArgumentException($"rope table is for head_dim {rope.HalfDim * 2}, not {headDim}");
+        for (int r = 0; r < rows; r++)
+        {
+            int pos = positions[r];
+            if ((uint)pos >= (uint)rope.MaxPositions) throw new ArgumentOutOfRangeException(nameof(positions), $"position {pos} is beyond the rope table ({rope.MaxPositions})");
+            ReadOnlySpan<float> cos = rope.Cos.AsSpan(pos * half, half);
+            ReadOnlySpan<float> sin = rope.Sin.AsSpan(pos * half, half);
+            Span<float> row = t.Row(r);
+            for (int h = 0; h < heads; h++)
+            {
+                Span<float> v = row.Slice(h * headDim, headDim);
+                for (int j = 0; j < half; j++)
+                {
+                    float a = v[j];
+                    float b = v[j + half];
+                    v[j] = a * cos[j] - b * sin[j];
+                    v[j + half] = b * cos[j] + a * sin[j];
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void CopyRows(DeviceTensor source, int sourceRow, DeviceTensor destination, int destinationRow, int rows)
+    {
+        var s = Cast(source);
+        var d = Cast(destination);
+        if (s.Cols != d.Cols) throw new ArgumentException("CopyRows: column counts differ");
+        if (sourceRow + rows > s.Rows || destinationRow + rows > d.Rows) throw new ArgumentOutOfRangeException(nameof(rows), "CopyRows: past the end of a tensor");
+        new ReadOnlySpan<float>((float*)s.Pointer + (long)sourceRow * s.Cols, rows * s.Cols).CopyTo(new Span<float>((float*)d.Pointer + (long)destinationRow * d.Cols, rows * d.Cols));
+    }
+
+    /// <inheritdoc />
+    public void GatherRows(DeviceTensor tensor, ReadOnlySpan<int> sourceRows, int destinationRow)
+    {
+        var t = Cast(tensor);
+        for (int i = 0; i < sourceRows.Length; i++)
+        {
+            int src = sourceRows[i];
+            int dst = destinationRow + i;
+            if (src < dst) throw new ArgumentException("GatherRows: source rows must be ascending and not before their destination");
+            if (src != dst) t.Row(src).CopyTo(t.Row(dst));
+        }
+    }
+
+    /// <inheritdoc />
+    public void Attention(DeviceTensor q, DeviceTensor keyCache, DeviceTensor valueCache, DeviceTensor output,
+        int heads, int kvHeads, int headDim, AttentionBatch batch) =>
+        _attention.Run(Cast(q), Cast(keyCache), Cast(valueCache), Cast(output), heads, kvHeads, headDim, batch);
+
+    /// <inheritdoc />
+    public void SwiGlu(DeviceTensor gate, DeviceTensor up, int rows)
+    {
+        var g = Cast(gate);
+        var u = Cast(up);
+        for (int r = 0; r < rows; r++)
+        {
+            Span<float> gr = g.Row(r);
+            ReadOnlySpan<float> ur = u.Row(r);
+            // silu(g) * u = g * sigmoid(g) * u
+            TensorPrimitives.Sigmoid(gr, SigmoidScratch(gr.Length));
+            TensorPrimitives.Multiply(gr, t_sigmoid!.AsSpan(0, gr.Length), gr);
+            TensorPrimitives.Multiply(gr, ur, gr);
+        }
+    }
+
+    [ThreadStatic] private static float[]? t_sigmoid;
+
+    private static Span<float> SigmoidScratch(int n) =>
+        (t_sigmoid is { } s && s.Length >= n ? s : (t_sigmoid = new float[n])).AsSpan(0, n);
+
+    /// <inheritdoc />
+    public void Add(DeviceTensor x, DeviceTensor y, int rows)
+    {
+        var xt = Cast(x);
+        var yt = Cast(y);
+        int n = rows * xt.Cols;
+        var dst = new Span<float>((float*)xt.Pointer, n);
+        TensorPrimitives.Add(dst, new ReadOnlySpan<float>((float*)yt.Pointer, n), dst);
+    }
+
+    /// <inheritdoc />
+    public void ArgMax(DeviceTensor logits, int rows, Span<int> result)
+    {
+        var t = Cast(logits);
+        for (int r = 0; r < rows; r++) result[r] = TensorPrimitives.IndexOfMax(t.Row(r));
+    }
+
+    private static CpuTensor Cast(DeviceTensor t) =>
+        t as CpuTensor ?? throw new ArgumentException($"tensor belongs to another backend ({t.GetType().Name}), not the CPU backend");
+
+    /// <inheritdoc />
+    public void Dispose() => _pool.Dispose();
+}

@@ -1,0 +1,239 @@
+using SpecCore.Kernels;
+using SpecCore.Tensors;
+
+namespace SpecCore.Models;
+
+/// <summary>Which rows of a forward pass get logits.</summary>
+public enum LogitsRows
+{
+    /// <summary>Every new token (verification).</summary>
+    All,
+    /// <summary>Only the last new token (prefill, plain decoding): skips the LM head for the others.</summary>
+    Last,
+}
+
+/// <summary>The weights of one transformer block on a backend.</summary>
+internal sealed class LayerWeights
+{
+    public required DeviceTensor AttentionNorm { get; init; } // [dim] F32
+    public required DeviceTensor Wq { get; init; }            // [heads * headDim, dim]
+    public required DeviceTensor Wk { get; init; }            // [kvHeads * headDim, dim]
+    public required DeviceTensor Wv { get; init; }            // [kvHeads * headDim, dim]
+    public required DeviceTensor Wo { get; init; }            // [dim, heads * headDim]
+    public required DeviceTensor MlpNorm { get; init; }       // [dim] F32
+    public required DeviceTensor WGate { get; init; }         // [ffn, dim]
+    public required DeviceTensor WUp { get; init; }           // [ffn, dim]
+    public required DeviceTensor WDown { get; init; }         // [dim, ffn]
+}
+
+/// <summary>A decoder-only transformer (Llama family: RMSNorm, rotary attention with grouped-query heads,
+/// SwiGLU MLP) on a backend. One <see cref="Forward"/> call serves prefill, single-token decoding, chain
+/// verification and tree verification.</summary>
+public sealed class TransformerModel : IDisposable
+{
+    private readonly LayerWeights[] _layers;
+    private readonly DeviceTensor _embedding;   // [vocab, dim]
+    private readonly DeviceTensor _finalNorm;   // [dim] F32
+    private readonly DeviceTensor _lmHead;      // [vocab, dim] (the embedding when tied)
+    private readonly RopeTable _rope;
+    private readonly List<IDisposable> _owned;
+
+    private TransformerModel(ModelConfig config, IBackend backend, LayerWeights[] layers, DeviceTensor embedding,
+        DeviceTensor finalNorm, DeviceTensor lmHead, List<IDisposable> owned, long streamedBytes, DType weightType)
+    {
+        Config = config;
+        Backend = backend;
+        _layers = layers;
+        _embedding = embedding;
+        _finalNorm = finalNorm;
+        _lmHead = lmHead;
+        _owned = owned;
+        StreamedWeightBytes = streamedBytes;
+        WeightType = weightType;
+        _rope = backend.CreateRopeTable(config.RopeInverseFrequencies(), config.MaxPositions);
+    }
+
+    /// <summary>The model's hyper-parameters.</summary>
+    public ModelConfig Config { get; }
+
+    /// <summary>The backend the model runs on.</summary>
+    public IBackend Backend { get; }
+
+    /// <summary>Dtype of the matrices as used by the kernels.</summary>
+    public DType WeightType { get; }
+
+    /// <summary>Bytes of weights read to decode one token: every matrix and norm, not the embedding table
+    /// (only indexed) unless it doubles as the LM head.</summary>
+    public long StreamedWeightBytes { get; }
+
+    /// <summary>Builds a model from weights, converting matrices to <paramref name="weightType"/> when given
+    /// (weights otherwise keep their stored dtype). The weight source must outlive the model on backends
+    /// that use host memory in place (the CPU).</summary>
+    public static TransformerModel Create(ModelConfig config, IWeightSource weights, IBackend backend, DType? weightType = null)
+    {
+        var owned = new List<IDisposable>();
+        var uploaded = new List<DeviceTensor>();
+        long streamed = 0;
+        DType? resolvedType = weightType;
+
+        DeviceTensor Matrix(string name, int rows, int cols)
+        {
+            HostTensor t = weights.Get(name, rows, cols);
+            if (weightType is DType target) t = WeightConversion.Convert(t, target, owned);
+            resolvedType ??= t.DType;
+            streamed += t.ByteLength;
+            DeviceTensor d = backend.UploadWeight(t);
+            uploaded.Add(d);
+            return d;
+        }
+
+        DeviceTensor Vector(string name, int length)
+        {
+            HostTensor t = WeightConversion.Convert(weights.Get(name, length), DType.F32, owned);
+            streamed += t.ByteLength;
+            DeviceTensor d = backend.UploadWeight(t);
+            uploaded.Add(d);
+            return d;
+        }
+
+        try
+        {
+            int dim = config.HiddenSize;
+            var layers = new LayerWeights[config.Layers];
+            for (int l = 0; l < config.Layers; l++)
+            {
+                string p = $"model.layers.{l}.";
+                layers[l] = new LayerWeights
+                {
+                    AttentionNorm = Vector(p + "input_layernorm.weight", dim),
+                    Wq = Matrix(p + "self_attn.q_proj.weight", config.QueryDim, dim),
+                    Wk = Matrix(p + "self_attn.k_proj.weight", config.KvDim, dim),
+                    Wv = Matrix(p + "self_attn.v_proj.weight", config.KvDim, dim),
+                    Wo = Matrix(p + "self_attn.o_proj.weight", dim, config.QueryDim),
+                    MlpNorm = Vector(p + "post_attention_layernorm.weight", dim),
+                    WGate = Matrix(p + "mlp.gate_proj.weight", config.IntermediateSize, dim),
+                    WUp = Matrix(p + "mlp.up_proj.weight", config.IntermediateSize, dim),
+                    WDown = Matrix(p + "mlp.down_proj.weight", dim, config.IntermediateSize),
+                };
+            }
+            DeviceTensor finalNorm = Vector("model.norm.weight", dim);
+
+            bool tied = config.TieWordEmbeddings || !weights.Contains("lm_head.weight");
+            DeviceTensor embedding, lmHead;
+            if (tied)
+            {
+                // One table serves both: it is streamed once per token as the LM head.
+                embedding = lmHead = Matrix("model.embed_tokens.weight", config.VocabSize, dim);
+            }
+            else
+            {
+                long before = streamed;
+                embedding = Matrix("model.embed_tokens.weight", config.VocabSize, dim);
+                streamed = before; // the embedding table is only indexed
+                lmHead = Matrix("lm_head.weight", config.VocabSize, dim);
+            }
+
+            owned.AddRange(uploaded);
+            return new TransformerModel(config, backend, layers, embedding, finalNorm, lmHead, owned, streamed, resolvedType ?? DType.F32);
+        }
+        catch
+        {
+            foreach (var d in uploaded) d.Dispose();
+            foreach (var o in owned) o.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates the run state of one sequence: a KV cache of <paramref name="capacity"/> tokens
+    /// (default and maximum: the model's context) and buffers for batches of up to <paramref name="maxBatch"/>.</summary>
+    public InferenceState CreateState(int? capacity = null, int maxBatch = 64)
+    {
+        int cap = capacity ?? Config.MaxPositions;
+        if (cap < 1 || cap > Config.MaxPositions)
+            throw new ArgumentOutOfRangeException(nameof(capacity), $"capacity {cap} must be between 1 and the model's context {Config.MaxPositions}");
+        if (maxBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxBatch));
+        return new InferenceState(Backend, Config, cap, Math.Min(maxBatch, cap));
+    }
+
+    /// <summary>
+    /// Runs the model over new tokens appended to the sequence in <paramref name="state"/> and returns their
+    /// logits ([rows, vocab], a view into the state valid until the next call). <paramref name="parents"/>
+    /// gives each token's parent within the batch (-1: the committed prefix) for token trees; empty means a
+    /// causal chain. Token i is placed at position prefix + depth(i) and its keys and values are appended to
+    /// the cache at slot prefix + i; afterwards the caller keeps what it accepts with
+    /// <see cref="KvCache.Truncate"/> or <see cref="KvCache.Compact"/>.
+    /// </summary>
+    public ReadOnlySpan<float> Forward(InferenceState state, ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents = default,
+        LogitsRows logitsRows = LogitsRows.All)
+    {
+        int n = tokens.Length;
+        if (n == 0) throw new ArgumentException("forward needs at least one token", nameof(tokens));
+        if (n > state.MaxBatch) throw new ArgumentException($"{n} tokens exceed the batch size {state.MaxBatch} of this state", nameof(tokens));
+        int prefix = state.Cache.Length;
+        if (prefix + n > state.Cache.Capacity)
+            throw new InvalidOperationException($"sequence of {prefix + n} tokens exceeds the context of {state.Cache.Capacity}");
+        if (parents.IsEmpty) parents = state.ChainParents.AsSpan(0, n);
+        else if (parents.Length != n) throw new ArgumentException("parents must have one entry per token", nameof(parents));
+
+        Span<int> positions = state.Positions.AsSpan(0, n);
+        for (int i = 0; i < n; i++)
+        {
+            int p = parents[i];
+            if (p >= i || p < -1) throw new ArgumentException($"parent {p} of token {i} must be -1 or an earlier token", nameof(parents));
+            positions[i] = p < 0 ? prefix : positions[p] + 1;
+        }
+
+        ModelConfig c = Config;
+        IBackend b = Backend;
+        var batch = new AttentionBatch(prefix, parents);
+
+        b.Embed(_embedding, tokens, state.X);
+        for (int l = 0; l < _layers.Length; l++)
+        {
+            LayerWeights w = _layers[l];
+
+            // Attention: x += Wo · attend(rope(Wq·norm(x)), cache ∪ rope(Wk·norm(x)), Wv·norm(x))
+            b.RmsNorm(state.X, w.AttentionNorm, state.Normed, n, c.RmsNormEps);
+            b.MatMul(state.Normed, w.Wq, state.Q, n);
+            b.MatMul(state.Normed, w.Wk, state.K, n);
+            b.MatMul(state.Normed, w.Wv, state.V, n);
+            b.Rope(state.Q, n, c.Heads, c.HeadDim, positions, _rope);
+            b.Rope(state.K, n, c.KvHeads, c.HeadDim, positions, _rope);
+            b.CopyRows(state.K, 0, state.Cache.Keys(l), prefix, n);
+            b.CopyRows(state.V, 0, state.Cache.Values(l), prefix, n);
+            b.Attention(state.Q, state.Cache.Keys(l), state.Cache.Values(l), state.Attended, c.Heads, c.KvHeads, c.HeadDim, batch);
+            b.MatMul(state.Attended, w.Wo, state.Delta, n);
+            b.Add(state.X, state.Delta, n);
+
+            // MLP: x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
+            b.RmsNorm(state.X, w.MlpNorm, state.Normed, n, c.RmsNormEps);
+            b.MatMul(state.Normed, w.WGate, state.Gate, n);
+            b.MatMul(state.Normed, w.WUp, state.Up, n);
+            b.SwiGlu(state.Gate, state.Up, n);
+            b.MatMul(state.Gate, w.WDown, state.Delta, n);
+            b.Add(state.X, state.Delta, n);
+        }
+        state.Cache.Length = prefix + n;
+
+        int rows = n;
+        DeviceTensor finalInput = state.X;
+        if (logitsRows == LogitsRows.Last && n > 1)
+        {
+            b.CopyRows(state.X, n - 1, state.Delta, 0, 1);
+            finalInput = state.Delta;
+            rows = 1;
+        }
+        b.RmsNorm(finalInput, _finalNorm, state.Normed, rows, c.RmsNormEps);
+        b.MatMul(state.Normed, _lmHead, state.DeviceLogits, rows);
+        Span<float> logits = state.Logits.AsSpan(0, rows * c.VocabSize);
+        b.Read(state.DeviceLogits, logits);
+        return logits;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _rope.Dispose();
+        foreach (var o in _owned) o.Dispose();
+    }
+}
