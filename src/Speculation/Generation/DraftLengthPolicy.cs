@@ -1,0 +1,129 @@
+namespace SpecCore.Speculation.Generation;
+
+/// <summary>
+/// Chooses the draft length k of each round. <see cref="Fixed"/> always returns the same k.
+/// <see cref="Adaptive"/> maximises expected tokens per second under a latency model:
+/// E[tokens per round] = (1 − α^(k+1)) / (1 − α), cost = k · t_draft + t_verify(k), with α the acceptance
+/// rate over a window of recent rounds and both times measured as the run goes (as AdaSD adapts its window).
+/// </summary>
+public sealed class DraftLengthPolicy
+{
+    private const int Window = 32;
+    private readonly int _fixed;
+    private readonly int _maxK;
+    private readonly double[] _verifySeconds; // EMA of a verify pass of k drafts, by k (index k); NaN = not measured
+    private double _draftSecondsPerToken = double.NaN;
+    private readonly int[] _triedWindow = new int[Window];
+    private readonly int[] _acceptedWindow = new int[Window];
+    private int _rounds;
+
+    private DraftLengthPolicy(int fixedK, int maxK)
+    {
+        _fixed = fixedK;
+        _maxK = maxK;
+        _verifySeconds = new double[maxK + 1];
+        Array.Fill(_verifySeconds, double.NaN);
+    }
+
+    /// <summary>Always draft <paramref name="k"/> tokens.</summary>
+    public static DraftLengthPolicy Fixed(int k)
+    {
+        if (k < 1 || k > 64) throw new ArgumentOutOfRangeException(nameof(k), k, "draft length must be between 1 and 64");
+        return new DraftLengthPolicy(k, k);
+    }
+
+    /// <summary>Choose k in [1, <paramref name="maxK"/>] each round from the latency model.</summary>
+    public static DraftLengthPolicy Adaptive(int maxK = 8) => new(0, Math.Clamp(maxK, 1, 64));
+
+    /// <summary>Parses "auto" or a number.</summary>
+    public static DraftLengthPolicy Parse(string text) =>
+        text.Equals("auto", StringComparison.OrdinalIgnoreCase) ? Adaptive()
+        : int.TryParse(text, out int k) && k >= 1 && k <= 64 ? Fixed(k)
+        : throw new ArgumentException($"--spec-k must be a number from 1 to 64 or 'auto', got '{text}'");
+
+    /// <summary>True for the adaptive policy.</summary>
+    public bool IsAdaptive => _fixed == 0;
+
+    /// <summary>Largest k the policy may choose.</summary>
+    public int MaxK => _maxK;
+
+    /// <summary>Starts a new generation (measurements are kept: the hardware has not changed).</summary>
+    public void Reset()
+    {
+        Array.Clear(_triedWindow);
+        Array.Clear(_acceptedWindow);
+        _rounds = 0;
+    }
+
+    /// <summary>The acceptance rate α over the recent window (a prior of 0.6 until rounds are seen).</summary>
+    public double Alpha
+    {
+        get
+        {
+            int n = Math.Min(_rounds, Window);
+            int tried = 0, accepted = 0;
+            for (int i = 0; i < n; i++)
+            {
+                tried += _triedWindow[i];
+                accepted += _acceptedWindow[i];
+            }
+            // A weak prior keeps α away from 0 and 1 while few positions were tried.
+            return (accepted + 0.6 * 4) / (tried + 4.0);
+        }
+    }
+
+    /// <summary>The k for the next round.</summary>
+    public int Choose()
+    {
+        if (!IsAdaptive) return _fixed;
+        // Measure each k once before trusting the model (cheap exploration of the verify cost curve).
+        for (int k = 1; k <= _maxK; k *= 2)
+            if (double.IsNaN(_verifySeconds[k])) return k;
+        double alpha = Math.Min(Alpha, 0.995);
+        int best = 1;
+        double bestRate = 0;
+        for (int k = 1; k <= _maxK; k++)
+        {
+            double rate = ExpectedTokens(alpha, k) / (k * _draftSecondsPerToken + VerifyCost(k));
+            if (rate > bestRate)
+            {
+                bestRate = rate;
+                best = k;
+            }
+        }
+        return best;
+    }
+
+    /// <summary>Expected tokens per round with k drafts at acceptance α: (1 − α^(k+1)) / (1 − α).</summary>
+    public static double ExpectedTokens(double alpha, int k) => (1 - Math.Pow(alpha, k + 1)) / (1 - alpha);
+
+    /// <summary>Predicted tokens per second for k given α, a draft step time and a verify time.</summary>
+    public static double PredictedTokensPerSecond(double alpha, int k, double draftSeconds, double verifySeconds) =>
+        ExpectedTokens(alpha, k) / (k * draftSeconds + verifySeconds);
+
+    /// <summary>Verify time for k drafts: measured, else interpolated linearly between measured neighbours.</summary>
+    private double VerifyCost(int k)
+    {
+        if (!double.IsNaN(_verifySeconds[k])) return _verifySeconds[k];
+        int lo = k - 1;
+        while (lo > 0 && double.IsNaN(_verifySeconds[lo])) lo--;
+        int hi = k + 1;
+        while (hi <= _maxK && double.IsNaN(_verifySeconds[hi])) hi++;
+        if (lo >= 1 && hi <= _maxK)
+            return _verifySeconds[lo] + (_verifySeconds[hi] - _verifySeconds[lo]) * (k - lo) / (hi - lo);
+        return lo >= 1 ? _verifySeconds[lo] : _verifySeconds[hi];
+    }
+
+    /// <summary>Records a round: k drafted, positions tried and accepted, seconds in the drafter and in verification.</summary>
+    public void Record(int k, int tried, int accepted, double draftSeconds, double verifySeconds)
+    {
+        int slot = _rounds++ % Window;
+        _triedWindow[slot] = tried;
+        _acceptedWindow[slot] = accepted;
+        if (k < 1 || k > _maxK) return;
+        const double decay = 0.8;
+        double perToken = draftSeconds / k;
+        _draftSecondsPerToken = double.IsNaN(_draftSecondsPerToken) ? perToken : decay * _draftSecondsPerToken + (1 - decay) * perToken;
+        _verifySeconds[k] = double.IsNaN(_verifySeconds[k]) ? verifySeconds : decay * _verifySeconds[k] + (1 - decay) * verifySeconds;
+    }
+}

@@ -1,0 +1,22 @@
+using SpecCore.Kernels.Sampling;
+
+namespace SpecCore.Speculation.Generation;
+
+/// <summary>Settings of one generation.</summary>
+public sealed record GenerationOptions
+{
+    /// <summary>Most tokens to generate after the prompt.</summary>
+    public int MaxNewTokens { get; init; } = 128;
+
+    /// <summary>How tokens are chosen (greedy by default).</summary>
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
+
+    /// <summary>Tokens that end the generation (the model's EOS ids); the stop token is not emitted.</summary>
+    public IReadOnlyList<int> StopTokens { get; init; } = Array.Empty<int>();
+
+    /// <summary>How many tokens to draft per round (speculative decoding only).</summary>
+    public DraftLengthPolicy DraftLength { get; init; } = DraftLengthPolicy.Fixed(4);
+
+    /// <summary>Node budget of a draft tree per round; null: the draft length (a chain).</summary>
+    public int? TreeNodes { get; init; }
+}

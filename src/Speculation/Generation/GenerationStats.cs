@@ -1,0 +1,71 @@
+using System.Globalization;
+
+namespace SpecCore.Speculation.Generation;
+
+/// <summary>Why a generation stopped.</summary>
+public enum StopReason
+{
+    /// <summary>The requested number of tokens was produced.</summary>
+    MaxTokens,
+    /// <summary>The model produced a stop (EOS) token.</summary>
+    StopToken,
+    /// <summary>The sequence reached the context length.</summary>
+    ContextFull,
+}
+
+/// <summary>What happened during a generation: token counts, time per stage and speculation figures.</summary>
+public sealed class GenerationStats
+{
+    /// <summary>Prompt tokens.</summary>
+    public int PromptTokens { get; internal set; }
+    /// <summary>Tokens generated (stop token excluded).</summary>
+    public int GeneratedTokens { get; internal set; }
+    /// <summary>Seconds spent on the prompt (through the first generated token).</summary>
+    public double PrefillSeconds { get; internal set; }
+    /// <summary>Seconds spent after the first token.</summary>
+    public double DecodeSeconds { get; internal set; }
+    /// <summary>Verification rounds (speculative) or decode steps (plain).</summary>
+    public int Rounds { get; internal set; }
+    /// <summary>Draft tokens proposed (tree nodes for trees).</summary>
+    public long DraftedTokens { get; internal set; }
+    /// <summary>Draft tokens the target accepted.</summary>
+    public long AcceptedTokens { get; internal set; }
+    /// <summary>Chain positions tried: accepted ones plus the one rejected per round, if any (the denominator of α).</summary>
+    public long TriedPositions { get; internal set; }
+    /// <summary>Sum of the draft length k chosen per round.</summary>
+    public long DraftLengthSum { get; internal set; }
+    /// <summary>Seconds in the drafter.</summary>
+    public double DraftSeconds { get; internal set; }
+    /// <summary>Seconds in target verification passes.</summary>
+    public double VerifySeconds { get; internal set; }
+    /// <summary>Why generation stopped.</summary>
+    public StopReason StopReason { get; internal set; }
+    /// <summary>Name of the drafter, or null for plain decoding.</summary>
+    public string? Drafter { get; internal set; }
+    /// <summary>Draft lengths chosen, by k (index k).</summary>
+    public int[] DraftLengthHistogram { get; } = new int[65];
+
+    /// <summary>Generated tokens per second after the first token.</summary>
+    public double DecodeTokensPerSecond => DecodeSeconds > 0 ? Math.Max(0, GeneratedTokens - 1) / DecodeSeconds : 0;
+    /// <summary>Prompt tokens per second.</summary>
+    public double PrefillTokensPerSecond => PrefillSeconds > 0 ? PromptTokens / PrefillSeconds : 0;
+    /// <summary>Accepted draft tokens ÷ positions tried: the per-token acceptance rate α.</summary>
+    public double AcceptanceRate => TriedPositions > 0 ? (double)AcceptedTokens / TriedPositions : 0;
+    /// <summary>Accepted draft tokens per round (the mean accepted path length for trees).</summary>
+    public double MeanAcceptedPerRound => Rounds > 0 ? (double)AcceptedTokens / Rounds : 0;
+    /// <summary>Tokens produced per target pass: accepted + 1.</summary>
+    public double TokensPerRound => Rounds > 0 ? (double)(AcceptedTokens + Rounds) / Rounds : 0;
+    /// <summary>Mean draft length chosen.</summary>
+    public double MeanDraftLength => Rounds > 0 ? (double)DraftLengthSum / Rounds : 0;
+
+    /// <summary>One line of speculation statistics.</summary>
+    public string SpeculationSummary()
+    {
+        var c = CultureInfo.InvariantCulture;
+        double busy = DraftSeconds + VerifySeconds;
+        string share = busy > 0 ? string.Format(c, "draft {0:P0} / verify {1:P0}", DraftSeconds / busy, VerifySeconds / busy) : "n/a";
+        return string.Format(c,
+            "{0}: rounds {1}, acceptance {2:P1}, accepted/round {3:F2}, tokens/round {4:F2}, mean k {5:F2}, time {6}, {7:F1} tok/s",
+            Drafter ?? "plain", Rounds, AcceptanceRate, MeanAcceptedPerRound, TokensPerRound, MeanDraftLength, share, DecodeTokensPerSecond);
+    }
+}

@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using SpecCore.Kernels.Sampling;
+using SpecCore.Models;
+using SpecCore.Speculation.Drafters;
+using SpecCore.Speculation.Trees;
+using SpecCore.Speculation.Verification;
+
+namespace SpecCore.Speculation.Generation;
+
+/// <summary>A prompt that does not fit the context, or another request the generator cannot serve.</summary>
+public sealed class GenerationException(string message) : Exception(message);
+
+/// <summary>
+/// The generation loop. Without a drafter it decodes one token per target pass. With a drafter each round
+/// drafts a tree (a chain for k-token drafting) off the pending token, verifies it in one target pass, keeps
+/// the accepted path in the KV cache (truncate or compact, no recompute) and emits the accepted tokens plus
+/// one target token. With greedy sampling the output is token for token the target's own greedy output.
+/// </summary>
+public sealed class Generator : IDisposable
+{
+    private readonly TransformerModel _target;
+    private readonly IDrafter? _drafter;
+    private readonly InferenceState _state;
+    private readonly int _maxNodes;
+
+    /// <summary>Creates a generator for <paramref name="target"/>, speculative when <paramref name="drafter"/> is given.
+    /// The sequence is capped at the smaller context of the two.</summary>
+    public Generator(TransformerModel target, IDrafter? drafter = null, int maxTreeNodes = 64)
+    {
+        if (drafter != null && drafter.VocabSize != target.Config.VocabSize)
+            throw new GenerationException($"the drafter '{drafter.Name}' has a vocabulary of {drafter.VocabSize} tokens but the target has {target.Config.VocabSize}: they must share a tokenizer");
+        _target = target;
+        _drafter = drafter;
+        Capacity = Math.Min(target.Config.MaxPositions, drafter?.MaxSequenceLength ?? int.MaxValue);
+        _maxNodes = Math.Clamp(maxTreeNodes, 1, 63);
+        _state = target.CreateState(Capacity, maxBatch: 64);
+    }
+
+    /// <summary>Longest sequence (prompt plus output) this generator can hold.</summary>
+    public int Capacity { get; }
+
+    /// <summary>The drafter, if speculative.</summary>
+    public IDrafter? Drafter => _drafter;
+
+    /// <summary>The target's run state (its KV cache), for tests.</summary>
+    public InferenceState TargetState => _state;
+
+    /// <summary>Generates a continuation of <paramref name="prompt"/>, calling <paramref name="onToken"/> as each token is
+    /// final. Returns the generated tokens (without the stop token) and statistics.</summary>
+    public (int[] Tokens, GenerationStats Stats) Generate(ReadOnlySpan<int> prompt, GenerationOptions options, Action<int>? onToken = null)
+    {
+        if (prompt.IsEmpty) throw new GenerationException("the prompt is empty: at least one token (usually BOS) is needed");
+        if (prompt.Length >= Capacity)
+            throw new GenerationException($"the prompt has {prompt.Length} tokens but the context holds {Capacity} (prompt plus at least one new token)");
+        if (options.MaxNewTokens < 0) throw new GenerationException("max tokens must not be negative");
+        foreach (int t in prompt)
+            if ((uint)t >= (uint)_target.Config.VocabSize) throw new GenerationException($"prompt token {t} is outside the vocabulary of {_target.Config.VocabSize}");
+
+        var stats = new GenerationStats { PromptTokens = prompt.Length, Drafter = _drafter?.Name };
+        var output = new List<int>(options.MaxNewTokens);
+        var sequence = new int[Capacity + 1];
+        prompt.CopyTo(sequence);
+        int length = prompt.Length;
+        if (options.MaxNewTokens == 0) return (Array.Empty<int>(), stats);
+
+        var sampler = new Sampler(_target.Config.VocabSize, options.Sampling);
+        _state.Cache.Truncate(0);
+        _drafter?.Reset();
+        options.DraftLength.Reset();
+
+        long start = Stopwatch.GetTimestamp();
+        ReadOnlySpan<float> logits = default;
+        for (int i = 0; i < prompt.Length; i += _state.MaxBatch)
+            logits = _target.Forward(_state, prompt.Slice(i, Math.Min(_state.MaxBatch, prompt.Length - i)), default, LogitsRows.Last);
+        int pending = sampler.Sample(logits);
+        stats.PrefillSeconds = Seconds(start);
+        long decodeStart = Stopwatch.GetTimestamp();
+
+        bool Emit(int token)
+        {
+            if (options.StopTokens.Contains(token))
+            {
+                stats.StopReason = StopReason.StopToken;
+                return false;
+            }
+            output.Add(token);
+            onToken?.Invoke(token);
+            if (output.Count >= options.MaxNewTokens)
+            {
+                stats.StopReason = StopReason.MaxTokens;
+                return false;
+            }
+            return true;
+        }
+
+        bool running = Emit(pending);
+        sequence[length++] = pending;
+
+        DraftTree? tree = _drafter != null ? new DraftTree(_maxNodes, _target.Config.VocabSize, options.Sampling.IsGreedy ? 0 : _maxNodes) : null;
+        var verifier = new TreeVerifier(sampler);
+        var result = new VerificationResult(_maxNodes);
+        var batch = new int[_maxNodes + 1];
+        var keep = new int[_maxNodes + 1];
+
+        while (running)
+        {
+            int prefix = _state.Cache.Length; // = length - 1: every token but the pending one is cached
+            int room = Capacity - prefix;     // slots for the pending token plus drafts
+            if (room < 1 || length > Capacity)
+            {
+                stats.StopReason = StopReason.ContextFull;
+                break;
+            }
+
+            int wanted = options.MaxNewTokens - output.Count; // tokens still to emit
+            int k = 0;
+            long draftStart = Stopwatch.GetTimestamp();
+            if (tree != null && room > 1 && wanted > 1)
+            {
+                k = Math.Min(options.DraftLength.Choose(), room - 1);
+                int nodes = Math.Min(options.TreeNodes ?? k, Math.Min(_maxNodes, room - 1));
+                tree.Clear();
+                _drafter!.Propose(sequence.AsSpan(0, length), new DraftRequest(k, nodes), tree);
+            }
+            double draftSeconds = Seconds(draftStart);
+            int drafted = tree?.Count ?? 0;
+
+            long verifyStart = Stopwatch.GetTimestamp();
+            batch[0] = pending;
+            if (drafted > 0)
+            {
+                tree!.Tokens.CopyTo(batch.AsSpan(1));
+                logits = _target.Forward(_state, batch.AsSpan(0, drafted + 1), tree.BatchParents(), LogitsRows.All);
+                verifier.Verify(tree, logits, result);
+            }
+            else
+            {
+                logits = _target.Forward(_state, batch.AsSpan(0, 1), default, LogitsRows.Last);
+                result = PlainStep(result, sampler.Sample(logits));
+            }
+            double verifySeconds = Seconds(verifyStart);
+
+            // Keep the pending token and the accepted path; drop the rest of the batch from the cache.
+            int accepted = result.AcceptedCount;
+            keep[0] = 0;
+            for (int i = 0; i < accepted; i++) keep[i + 1] = result.AcceptedNodes[i] + 1;
+            _state.Cache.Compact(prefix, keep.AsSpan(0, accepted + 1));
+
+            stats.Rounds++;
+            if (drafted > 0)
+            {
+                stats.DraftedTokens += drafted;
+                stats.AcceptedTokens += accepted;
+                int tried = accepted + (result.IsBonus ? 0 : 1);
+                stats.TriedPositions += tried;
+                stats.DraftLengthSum += k;
+                stats.DraftLengthHistogram[Math.Min(k, 64)]++;
+                stats.DraftSeconds += draftSeconds;
+                options.DraftLength.Record(k, tried, accepted, draftSeconds, verifySeconds);
+            }
+            stats.VerifySeconds += verifySeconds;
+
+            for (int i = 0; i < accepted && running; i++)
+            {
+                int token = tree!.Tokens[result.AcceptedNodes[i]];
+                running = Emit(token);
+                sequence[length++] = token;
+            }
+            if (!running) break;
+            pending = result.NextToken;
+            running = Emit(pending);
+            sequence[length++] = pending;
+        }
+
+        stats.GeneratedTokens = output.Count;
+        stats.DecodeSeconds = Seconds(decodeStart);
+        return (output.ToArray(), stats);
+    }
+
+    private static VerificationResult PlainStep(VerificationResult result, int token)
+    {
+        result.Clear();
+        result.NextToken = token;
+        result.IsBonus = true;
+        return result;
+    }
+
+    private static double Seconds(long since) => Stopwatch.GetElapsedTime(since).TotalSeconds;
+
+    /// <inheritdoc />
+    public void Dispose() => _state.Dispose();
+}

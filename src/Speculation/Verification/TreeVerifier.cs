@@ -1,0 +1,122 @@
+using SpecCore.Kernels.Sampling;
+using SpecCore.Speculation.Trees;
+
+namespace SpecCore.Speculation.Verification;
+
+/// <summary>
+/// Decides which draft tokens the target keeps, given the target's logits over the verification batch
+/// [pending token, node 0, node 1, ...] (row i + 1 holds the target's prediction after node i).
+/// Greedy: walk down while the target's argmax is a child of the current node. Sampling: at each node try
+/// its children in order, accepting child x with probability min(1, p(x) / q(x)) and otherwise replacing
+/// p by normalise(max(0, p − q)) (Leviathan et al. / Chen et al. for one child; SpecInfer's multi-step
+/// speculative sampling for several); when no child is accepted the next token is drawn from p. The output
+/// distribution is exactly the target's.
+/// </summary>
+public sealed class TreeVerifier
+{
+    private readonly Sampler _sampler;
+    private readonly float[] _p;      // [vocab] target distribution, turned into the residual on rejections
+    private readonly float[] _oneHot; // [vocab] q of a deterministic proposal
+
+    /// <summary>Creates a verifier sampling with <paramref name="sampler"/> (its options apply to p).</summary>
+    public TreeVerifier(Sampler sampler)
+    {
+        _sampler = sampler;
+        _p = new float[sampler.VocabSize];
+        _oneHot = new float[sampler.VocabSize];
+    }
+
+    /// <summary>Verifies <paramref name="tree"/> against <paramref name="targetLogits"/> ([tree.Count + 1, vocab]).</summary>
+    public void Verify(DraftTree tree, ReadOnlySpan<float> targetLogits, VerificationResult result)
+    {
+        result.Clear();
+        int vocab = _sampler.VocabSize;
+        if (targetLogits.Length < (tree.Count + 1) * vocab) throw new ArgumentException("logits must cover the pending token and every node");
+        if (_sampler.Options.IsGreedy) VerifyGreedy(tree, targetLogits, vocab, result);
+        else VerifySampling(tree, targetLogits, vocab, result);
+    }
+
+    private static void VerifyGreedy(DraftTree tree, ReadOnlySpan<float> logits, int vocab, VerificationResult result)
+    {
+        int node = -1;
+        while (true)
+        {
+            int best = Sampler.ArgMax(logits.Slice((node + 1) * vocab, vocab));
+            int child = tree.FindChild(node, best);
+            if (child < 0)
+            {
+                result.NextToken = best;
+                result.IsBonus = !HasChildren(tree, node);
+                return;
+            }
+            result.Accept(child);
+            node = child;
+        }
+    }
+
+    private void VerifySampling(DraftTree tree, ReadOnlySpan<float> logits, int vocab, VerificationResult result)
+    {
+        int node = -1;
+        while (true)
+        {
+            Span<float> p = _p;
+            _sampler.Distribution(logits.Slice((node + 1) * vocab, vocab), p);
+            int accepted = -1;
+            bool rejectedAny = false;
+            ReadOnlySpan<int> parents = tree.Parents;
+            for (int c = node + 1; c < tree.Count; c++)
+            {
+                if (parents[c] != node) continue;
+                int x = tree.Tokens[c];
+                ReadOnlySpan<float> q = DraftDistribution(tree, c, x);
+                float px = p[x];
+                float qx = q[x];
+                // qx > 0 always holds for a token drawn from q; guard against a drafter that lies.
+                float acceptance = qx > 0 ? Math.Min(1f, px / qx) : 0f;
+                if (_sampler.Random.NextFloat() < acceptance)
+                {
+                    accepted = c;
+                    break;
+                }
+                rejectedAny = true;
+                Residual(p, q);
+            }
+            if (accepted < 0)
+            {
+                result.NextToken = _sampler.SampleFrom(p);
+                result.IsBonus = !rejectedAny;
+                return;
+            }
+            result.Accept(accepted);
+            node = accepted;
+        }
+    }
+
+    private ReadOnlySpan<float> DraftDistribution(DraftTree tree, int node, int token)
+    {
+        int d = tree.DistributionOf[node];
+        if (d >= 0) return tree.Distribution(d);
+        Array.Clear(_oneHot);
+        _oneHot[token] = 1f;
+        return _oneHot;
+    }
+
+    /// <summary>p ← normalise(max(0, p − q)). If nothing is left (p ≤ q everywhere, only possible through
+    /// rounding) p is kept as it was.</summary>
+    private static void Residual(Span<float> p, ReadOnlySpan<float> q)
+    {
+        float total = 0;
+        for (int i = 0; i < p.Length; i++) total += Math.Max(0f, p[i] - q[i]);
+        if (total <= 0) return;
+        float inv = 1f / total;
+        for (int i = 0; i < p.Length; i++) p[i] = Math.Max(0f, p[i] - q[i]) * inv;
+    }
+
+    private static bool HasChildren(DraftTree tree, int node)
+    {
+        ReadOnlySpan<int> parents = tree.Parents;
+        for (int c = node + 1; c < parents.Length; c++)
+            if (parents[c] == node) return true;
+        return false;
+    }
+}
