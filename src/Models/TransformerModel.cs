@@ -39,7 +39,7 @@ public sealed class TransformerModel : IDisposable
     private readonly List<IDisposable> _owned;
 
     private TransformerModel(ModelConfig config, IBackend backend, LayerWeights[] layers, DeviceTensor embedding,
-        DeviceTensor finalNorm, DeviceTensor lmHead, List<IDisposable> owned, long streamedBytes, DType weightType)
+        DeviceTensor finalNorm, DeviceTensor lmHead, List<IDisposable> owned, long streamedBytes, long streamedElements, DType weightType)
     {
         Config = config;
         Backend = backend;
@@ -49,6 +49,7 @@ public sealed class TransformerModel : IDisposable
         _lmHead = lmHead;
         _owned = owned;
         StreamedWeightBytes = streamedBytes;
+        StreamedWeightElements = streamedElements;
         WeightType = weightType;
         _rope = backend.CreateRopeTable(config.RopeInverseFrequencies(), config.MaxPositions);
     }
@@ -66,6 +67,9 @@ public sealed class TransformerModel : IDisposable
     /// (only indexed) unless it doubles as the LM head.</summary>
     public long StreamedWeightBytes { get; }
 
+    /// <summary>Number of weights read to decode one token (the parameters counted in <see cref="StreamedWeightBytes"/>).</summary>
+    public long StreamedWeightElements { get; }
+
     /// <summary>Builds a model from weights, converting matrices to <paramref name="weightType"/> when given
     /// (weights otherwise keep their stored dtype). The weight source must outlive the model on backends
     /// that use host memory in place (the CPU).</summary>
@@ -74,6 +78,7 @@ public sealed class TransformerModel : IDisposable
         var owned = new List<IDisposable>();
         var uploaded = new List<DeviceTensor>();
         long streamed = 0;
+        long elements = 0;
         DType? resolvedType = weightType;
 
         DeviceTensor Matrix(string name, int rows, int cols)
@@ -82,6 +87,7 @@ public sealed class TransformerModel : IDisposable
             if (weightType is DType target) t = WeightConversion.Convert(t, target, owned);
             resolvedType ??= t.DType;
             streamed += t.ByteLength;
+            elements += t.ElementCount;
             DeviceTensor d = backend.UploadWeight(t);
             uploaded.Add(d);
             return d;
@@ -91,6 +97,7 @@ public sealed class TransformerModel : IDisposable
         {
             HostTensor t = WeightConversion.Convert(weights.Get(name, length), DType.F32, owned);
             streamed += t.ByteLength;
+            elements += t.ElementCount;
             DeviceTensor d = backend.UploadWeight(t);
             uploaded.Add(d);
             return d;
@@ -127,14 +134,15 @@ public sealed class TransformerModel : IDisposable
             }
             else
             {
-                long before = streamed;
+                long before = streamed, beforeElements = elements;
                 embedding = Matrix("model.embed_tokens.weight", config.VocabSize, dim);
                 streamed = before; // the embedding table is only indexed
+                elements = beforeElements;
                 lmHead = Matrix("lm_head.weight", config.VocabSize, dim);
             }
 
             owned.AddRange(uploaded);
-            return new TransformerModel(config, backend, layers, embedding, finalNorm, lmHead, owned, streamed, resolvedType ?? DType.F32);
+            return new TransformerModel(config, backend, layers, embedding, finalNorm, lmHead, owned, streamed, elements, resolvedType ?? DType.F32);
         }
         catch
         {

@@ -104,6 +104,13 @@ public sealed class DraftTree
         return i;
     }
 
+    /// <summary>Replaces the token of node <paramref name="node"/> (benchmarks that simulate a drafter of a given acceptance rate).</summary>
+    public void SetToken(int node, int token)
+    {
+        if ((uint)node >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(node));
+        _tokens[node] = token;
+    }
+
     /// <summary>The child of <paramref name="parent"/> (-1: the pending token) carrying <paramref name="token"/>, or -1.</summary>
     public int FindChild(int parent, int token)
     {

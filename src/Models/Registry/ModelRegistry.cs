@@ -1,0 +1,106 @@
+using System.Text.Json;
+
+namespace SpecCore.Models.Registry;
+
+/// <summary>One model in models.json.</summary>
+/// <param name="Name">Short name used on the command line.</param>
+/// <param name="Path">Folder relative to the models folder.</param>
+/// <param name="Repo">Hugging Face repo id, for downloadable models.</param>
+/// <param name="Family">Model family ("llama").</param>
+/// <param name="Drafts">Drafters that pair with it (model names or "lookup").</param>
+public sealed record RegistryEntry(string Name, string Path, string? Repo, string Family, IReadOnlyList<string> Drafts);
+
+/// <summary>The model registry (models.json): names, local paths, repos and which draft pairs with which target.</summary>
+public sealed class ModelRegistry
+{
+    private readonly Dictionary<string, RegistryEntry> _entries;
+
+    private ModelRegistry(Dictionary<string, RegistryEntry> entries, string modelsFolder)
+    {
+        _entries = entries;
+        ModelsFolder = modelsFolder;
+    }
+
+    /// <summary>Where registry paths are resolved.</summary>
+    public string ModelsFolder { get; }
+
+    /// <summary>Every entry.</summary>
+    public IEnumerable<RegistryEntry> Entries => _entries.Values;
+
+    /// <summary>The models folder: $SPECCORE_MODELS, else ../shared/models beside the nearest folder (from the
+    /// current directory, then from the executable) that holds models.json or SpecCore.sln.</summary>
+    public static string DefaultModelsFolder()
+    {
+        string? env = Environment.GetEnvironmentVariable("SPECCORE_MODELS");
+        if (!string.IsNullOrEmpty(env)) return env;
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
+            {
+                string candidate = System.IO.Path.Combine(dir.FullName, "..", "shared", "models");
+                if ((File.Exists(System.IO.Path.Combine(dir.FullName, "models.json")) || File.Exists(System.IO.Path.Combine(dir.FullName, "SpecCore.sln")))
+                    && Directory.Exists(candidate))
+                    return System.IO.Path.GetFullPath(candidate);
+            }
+        }
+        return System.IO.Path.GetFullPath(System.IO.Path.Combine(Directory.GetCurrentDirectory(), "..", "shared", "models"));
+    }
+
+    /// <summary>Loads models.json: from beside the executable (it is copied there at build), else found upwards
+    /// from the current directory. Returns an empty registry if there is none.</summary>
+    public static ModelRegistry Load(string? modelsFolder = null)
+    {
+        string folder = modelsFolder ?? DefaultModelsFolder();
+        string? path = FindRegistryFile();
+        var entries = new Dictionary<string, RegistryEntry>(StringComparer.OrdinalIgnoreCase);
+        if (path == null) return new ModelRegistry(entries, folder);
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            foreach (JsonElement m in doc.RootElement.GetProperty("models").EnumerateArray())
+            {
+                string name = m.GetProperty("name").GetString()!;
+                entries[name] = new RegistryEntry(
+                    name,
+                    m.TryGetProperty("path", out var p) ? p.GetString()! : name,
+                    m.TryGetProperty("repo", out var r) ? r.GetString() : null,
+                    m.TryGetProperty("family", out var f) ? f.GetString()! : "llama",
+                    m.TryGetProperty("drafts", out var d) ? d.EnumerateArray().Select(x => x.GetString()!).ToArray() : Array.Empty<string>());
+            }
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{path}: malformed model registry ({e.Message})");
+        }
+        return new ModelRegistry(entries, folder);
+    }
+
+    private static string? FindRegistryFile()
+    {
+        string beside = System.IO.Path.Combine(AppContext.BaseDirectory, "models.json");
+        if (File.Exists(beside)) return beside;
+        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir != null; dir = dir.Parent)
+        {
+            string candidate = System.IO.Path.Combine(dir.FullName, "models.json");
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+
+    /// <summary>Resolves a model argument: an existing folder is used as is; otherwise a registry name
+    /// (its local folder must exist). Clear errors for anything else.</summary>
+    public string Resolve(string nameOrPath)
+    {
+        if (Directory.Exists(nameOrPath)) return System.IO.Path.GetFullPath(nameOrPath);
+        if (_entries.TryGetValue(nameOrPath, out RegistryEntry? e))
+        {
+            string dir = System.IO.Path.Combine(ModelsFolder, e.Path);
+            if (Directory.Exists(dir)) return dir;
+            throw new DirectoryNotFoundException(e.Repo != null
+                ? $"model '{e.Name}' is not downloaded: expected it at {dir} (Hugging Face repo {e.Repo})"
+                : $"model '{e.Name}' was not found at {dir} (set SPECCORE_MODELS to the models folder)");
+        }
+        if (File.Exists(nameOrPath)) throw new DirectoryNotFoundException($"'{nameOrPath}' is a file; --model takes a Hugging Face model folder (config.json + model.safetensors) or a registry name");
+        throw new DirectoryNotFoundException($"no model folder or registry entry named '{nameOrPath}' (registry names: {string.Join(", ", _entries.Keys)})");
+    }
+}

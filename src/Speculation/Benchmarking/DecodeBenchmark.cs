@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using SpecCore.Kernels.Sampling;
+using SpecCore.Models;
+
+namespace SpecCore.Speculation.Benchmarking;
+
+/// <summary>Timing of one phase of the forward pass.</summary>
+/// <param name="Phase">"prefill", "decode" or "verify-k".</param>
+/// <param name="Tokens">Tokens processed per pass.</param>
+/// <param name="SecondsPerPass">Best seconds per pass (forward plus sampling).</param>
+/// <param name="TokensPerSecond">Tokens per second.</param>
+/// <param name="WeightGBps">Weight bytes streamed per second (one read of every weight per pass).</param>
+/// <param name="GFlops">Arithmetic rate: 2 FLOPs per weight per token.</param>
+public sealed record PhaseTiming(string Phase, int Tokens, double SecondsPerPass, double TokensPerSecond, double WeightGBps, double GFlops);
+
+/// <summary>
+/// Times a model the way <c>speccore bench</c> defines it: prefill of an 8-token prompt, then 128 decoded
+/// tokens (forward pass plus greedy sampling; no detokenising or printing), and verification passes of
+/// k tokens (k + 1 with the pending token are what a speculative round runs; here k tokens exactly).
+/// </summary>
+public static class DecodeBenchmark
+{
+    /// <summary>Runs the prefill and decode phases, best of <paramref name="repeats"/>.</summary>
+    public static (PhaseTiming Prefill, PhaseTiming Decode) PrefillAndDecode(TransformerModel model, int promptTokens = 8, int decodeTokens = 128, int repeats = 3)
+    {
+        int vocab = model.Config.VocabSize;
+        int[] prompt = new int[promptTokens];
+        for (int i = 0; i < promptTokens; i++) prompt[i] = (1 + i * 37) % vocab;
+        decodeTokens = Math.Min(decodeTokens, model.Config.MaxPositions - promptTokens - 1);
+        using var state = model.CreateState(Math.Min(model.Config.MaxPositions, promptTokens + decodeTokens + 1));
+        double bestPrefill = double.MaxValue, bestDecode = double.MaxValue;
+        int[] one = new int[1];
+        for (int r = 0; r < repeats; r++)
+        {
+            state.Cache.Truncate(0);
+            long t0 = Stopwatch.GetTimestamp();
+            ReadOnlySpan<float> logits = model.Forward(state, prompt, default, LogitsRows.Last);
+            one[0] = Sampler.ArgMax(logits);
+            double prefill = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            long t1 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < decodeTokens; i++)
+            {
+                logits = model.Forward(state, one, default, LogitsRows.Last);
+                one[0] = Sampler.ArgMax(logits);
+            }
+            double decode = Stopwatch.GetElapsedTime(t1).TotalSeconds;
+            bestPrefill = Math.Min(bestPrefill, prefill);
+            bestDecode = Math.Min(bestDecode, decode);
+        }
+        return (Timing(model, "prefill", promptTokens, bestPrefill, 1),
+                Timing(model, "decode", 1, bestDecode / decodeTokens, 1));
+    }
+
+    /// <summary>Times one verification pass of <paramref name="k"/> tokens after a 32-token prefix, best of <paramref name="repeats"/>.</summary>
+    public static PhaseTiming Verify(TransformerModel model, int k, int repeats = 20)
+    {
+        int vocab = model.Config.VocabSize;
+        int prefix = Math.Min(32, model.Config.MaxPositions - k - 1);
+        int[] prompt = new int[prefix];
+        for (int i = 0; i < prefix; i++) prompt[i] = (3 + i * 11) % vocab;
+        int[] batch = new int[k];
+        for (int i = 0; i < k; i++) batch[i] = (5 + i * 13) % vocab;
+        using var state = model.CreateState(prefix + k + 1, maxBatch: Math.Max(k, Math.Min(prefix, 64)));
+        model.Forward(state, prompt, default, LogitsRows.Last);
+        Span<int> argmax = stackalloc int[k];
+        double best = double.MaxValue;
+        for (int r = 0; r < repeats; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            ReadOnlySpan<float> logits = model.Forward(state, batch, default, LogitsRows.All);
+            for (int i = 0; i < k; i++) argmax[i] = Sampler.ArgMax(logits.Slice(i * vocab, vocab));
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            state.Cache.Truncate(prefix);
+        }
+        return Timing(model, $"verify-{k}", k, best, 1);
+    }
+
+    private static PhaseTiming Timing(TransformerModel model, string phase, int tokens, double seconds, int passes)
+    {
+        double bytes = model.StreamedWeightBytes;
+        double parameters = model.StreamedWeightElements;
+        return new PhaseTiming(phase, tokens, seconds, tokens * passes / seconds, bytes * passes / seconds / 1e9, 2 * parameters * tokens * passes / seconds / 1e9);
+    }
+}

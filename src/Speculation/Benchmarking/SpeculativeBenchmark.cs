@@ -1,0 +1,119 @@
+using SpecCore.Kernels.Sampling;
+using SpecCore.Models;
+using SpecCore.Speculation.Drafters;
+using SpecCore.Speculation.Generation;
+
+namespace SpecCore.Speculation.Benchmarking;
+
+/// <summary>One row of a speculative benchmark.</summary>
+/// <param name="Drafter">Drafter name.</param>
+/// <param name="DraftLength">"k" or "auto".</param>
+/// <param name="Alpha">Simulated acceptance rate, or null for a real drafter.</param>
+/// <param name="AcceptanceRate">Measured per-token acceptance.</param>
+/// <param name="TokensPerRound">Tokens produced per target pass.</param>
+/// <param name="TokensPerSecond">Decode tokens per second.</param>
+/// <param name="SpeedUp">Tokens per second over plain decoding in the same run.</param>
+/// <param name="PredictedSpeedUp">What the latency model predicts from measured step costs, if computed.</param>
+/// <param name="MeanK">Mean draft length chosen.</param>
+/// <param name="OutputMatches">True if the output equals plain greedy decoding.</param>
+public sealed record SpeculativeRow(string Drafter, string DraftLength, double? Alpha, double AcceptanceRate, double TokensPerRound,
+    double TokensPerSecond, double SpeedUp, double? PredictedSpeedUp, double MeanK, bool OutputMatches);
+
+/// <summary>End-to-end speculative decoding benchmarks: every configuration against plain greedy decoding of
+/// the same prompts in the same run, checking that the outputs are identical.</summary>
+public static class SpeculativeBenchmark
+{
+    /// <summary>Plain greedy decoding over <paramref name="prompts"/>: outputs and total tokens/s (best of <paramref name="repeats"/>).</summary>
+    public static (List<int[]> Outputs, double TokensPerSecond) Plain(TransformerModel target, IReadOnlyList<int[]> prompts, int newTokens, int repeats = 2)
+    {
+        using var g = new Generator(target);
+        var outputs = new List<int[]>();
+        double best = 0;
+        for (int r = 0; r < repeats; r++)
+        {
+            outputs.Clear();
+            int tokens = 0;
+            double seconds = 0;
+            foreach (int[] p in prompts)
+            {
+                var (o, s) = g.Generate(p, new GenerationOptions { MaxNewTokens = newTokens });
+                outputs.Add(o);
+                tokens += Math.Max(0, o.Length - 1);
+                seconds += s.DecodeSeconds;
+            }
+            best = Math.Max(best, tokens / seconds);
+        }
+        return (outputs, best);
+    }
+
+    /// <summary>Runs <paramref name="drafterFactory"/>'s drafter with each draft-length setting over the prompts.</summary>
+    public static SpeculativeRow Run(TransformerModel target, Func<IDrafter> drafterFactory, string draftLength, IReadOnlyList<int[]> prompts,
+        int newTokens, IReadOnlyList<int[]> expected, double plainTokensPerSecond, double? alpha = null, double? predicted = null, int repeats = 2)
+    {
+        using IDrafter drafter = drafterFactory();
+        using var g = new Generator(target, drafter);
+        double bestTps = 0;
+        double accepted = 0, tried = 0, rounds = 0, kSum = 0, produced = 0;
+        bool matches = true;
+        var policy = DraftLengthPolicy.Parse(draftLength);
+        for (int r = 0; r < repeats; r++)
+        {
+            int tokens = 0;
+            double seconds = 0;
+            accepted = tried = rounds = kSum = produced = 0;
+            for (int i = 0; i < prompts.Count; i++)
+            {
+                var (o, s) = g.Generate(prompts[i], new GenerationOptions { MaxNewTokens = newTokens, DraftLength = policy });
+                matches &= o.AsSpan().SequenceEqual(expected[i]);
+                tokens += Math.Max(0, o.Length - 1);
+                seconds += s.DecodeSeconds;
+                accepted += s.AcceptedTokens;
+                tried += s.TriedPositions;
+                rounds += s.Rounds;
+                kSum += s.DraftLengthSum;
+                produced += s.AcceptedTokens + s.Rounds;
+            }
+            bestTps = Math.Max(bestTps, tokens / seconds);
+        }
+        return new SpeculativeRow(drafter.Name, draftLength, alpha, tried > 0 ? accepted / tried : 0, rounds > 0 ? produced / rounds : 0,
+            bestTps, bestTps / plainTokensPerSecond, predicted, rounds > 0 ? kSum / rounds : 0, matches);
+    }
+
+    /// <summary>
+    /// The synthetic-acceptance benchmark: a real random-weight target and draft, with each draft token replaced by
+    /// the target's own greedy token with probability α (see <see cref="OracleMixDrafter"/>). Also returns the
+    /// latency model's prediction from measured per-step costs.
+    /// </summary>
+    public static List<SpeculativeRow> Synthetic(TransformerModel target, TransformerModel draft, IReadOnlyList<double> alphas, IReadOnlyList<string> ks,
+        int newTokens, Action<string>? progress = null)
+    {
+        int vocab = target.Config.VocabSize;
+        var prompts = new List<int[]> { Enumerable.Range(0, 8).Select(i => (1 + i * 37) % vocab).ToArray() };
+        progress?.Invoke("plain greedy baseline");
+        var (expected, plainTps) = Plain(target, prompts, newTokens);
+        int[] reference = prompts[0].Concat(expected[0]).ToArray();
+
+        progress?.Invoke("measuring step costs for the latency model");
+        double draftStep = DecodeBenchmark.PrefillAndDecode(draft, 8, 64, 2).Decode.SecondsPerPass;
+        double plainStep = 1 / plainTps;
+        var verifyCost = new Dictionary<int, double>();
+
+        var rows = new List<SpeculativeRow>();
+        foreach (double alpha in alphas)
+        {
+            foreach (string k in ks)
+            {
+                double? predicted = null;
+                if (int.TryParse(k, out int kk))
+                {
+                    if (!verifyCost.TryGetValue(kk, out double tv)) verifyCost[kk] = tv = DecodeBenchmark.Verify(target, kk + 1, 10).SecondsPerPass;
+                    predicted = DraftLengthPolicy.PredictedTokensPerSecond(alpha, kk, draftStep, tv) * plainStep;
+                }
+                progress?.Invoke($"α={alpha:0.##} k={k}");
+                rows.Add(Run(target, () => new OracleMixDrafter(new DraftModelDrafter(draft, SamplingOptions.Greedy, "draft"), reference, alpha),
+                    k, prompts, newTokens, expected, plainTps, alpha, predicted));
+            }
+        }
+        return rows;
+    }
+}
