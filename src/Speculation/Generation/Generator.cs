@@ -115,11 +115,11 @@ public sealed class Generator : IDisposable
             int wanted = options.MaxNewTokens - output.Count; // tokens still to emit
             int k = 0;
             long draftStart = Stopwatch.GetTimestamp();
+            tree?.Clear();
             if (tree != null && room > 1 && wanted > 1)
             {
                 k = Math.Min(options.DraftLength.Choose(), room - 1);
                 int nodes = Math.Min(options.TreeNodes ?? k, Math.Min(_maxNodes, room - 1));
-                tree.Clear();
                 _drafter!.Propose(sequence.AsSpan(0, length), new DraftRequest(k, nodes), tree);
             }
             double draftSeconds = Seconds(draftStart);
