@@ -13,6 +13,13 @@ public sealed record IlgpuOptions
     /// <summary>Keys one attention group scores before the work is split over the sequence
     /// (flash-decoding): a row whose visible keys exceed this runs as several chunks plus a combine pass.</summary>
     public int AttentionChunk { get; init; } = 256;
+
+    /// <summary>Threads per warp of the "ilgpu-cpu" accelerator (ignored on GPUs). At least 2; 4 covers
+    /// multi-step shuffle reductions, 2 runs fastest.</summary>
+    public int CpuWarpSize { get; init; } = 4;
+
+    /// <summary>Warps per group of the "ilgpu-cpu" accelerator (ignored on GPUs).</summary>
+    public int CpuWarpsPerGroup { get; init; } = 4;
 }
 
 /// <summary>
@@ -58,18 +65,21 @@ public sealed class IlgpuBackend : IBackend
     internal IlgpuBackend(Context context, Device device, string name, IlgpuOptions? options = null)
     {
         options ??= new IlgpuOptions();
-        if (options.AttentionChunk < 1 || options.AttentionChunk > Kernels.MaxChunk)
-            throw new ArgumentOutOfRangeException(nameof(options), $"attention chunk must be 1..{Kernels.MaxChunk}");
+        if (options.AttentionChunk < 1 || options.AttentionChunk > DeviceKernels.MaxChunk)
+            throw new ArgumentOutOfRangeException(nameof(options), $"attention chunk must be 1..{DeviceKernels.MaxChunk}");
         _context = context;
         Name = name;
-        _accelerator = device.CreateAccelerator(context);
+        // The CPU accelerator runs simulated threads in parallel (its sequential mode is far slower here).
+        _accelerator = device is CPUDevice cpu
+            ? cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel)
+            : device.CreateAccelerator(context);
         try
         {
             _stream = _accelerator.DefaultStream;
             _warp = _accelerator.WarpSize;
             _attentionChunk = options.AttentionChunk;
-            int maxThreads = Math.Min(_accelerator.MaxNumThreadsPerGroup, Kernels.MaxGroupSize);
-            if (maxThreads < _warp || maxThreads / _warp > Kernels.MaxWarps)
+            int maxThreads = Math.Min(_accelerator.MaxNumThreadsPerGroup, DeviceKernels.MaxGroupSize);
+            if (maxThreads < _warp || maxThreads / _warp > DeviceKernels.MaxWarps)
                 throw new NotSupportedException($"{device.Name}: groups of {maxThreads} threads with warps of {_warp} are not supported");
             _gemvGroup = GroupOf(4 * _warp, maxThreads);
             _tiledGroup = GroupOf(64, maxThreads);
@@ -78,13 +88,13 @@ public sealed class IlgpuBackend : IBackend
             _f32 = new WeightKernels<F32Weights>(_accelerator);
             _f16 = new WeightKernels<F16Weights>(_accelerator);
             _bf16 = new WeightKernels<BF16Weights>(_accelerator);
-            _rmsNorm = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(Kernels.RmsNorm);
-            _rope = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(Kernels.Rope);
-            _swiGlu = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(Kernels.SwiGlu);
-            _add = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(Kernels.Add);
-            _argMax = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int>(Kernels.ArgMax);
-            _attention = _accelerator.LoadStreamKernel<AttentionArgs>(Kernels.Attention);
-            _attentionCombine = _accelerator.LoadStreamKernel<AttentionArgs>(Kernels.AttentionCombine);
+            _rmsNorm = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(DeviceKernels.RmsNorm);
+            _rope = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(DeviceKernels.Rope);
+            _swiGlu = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(DeviceKernels.SwiGlu);
+            _add = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(DeviceKernels.Add);
+            _argMax = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int>(DeviceKernels.ArgMax);
+            _attention = _accelerator.LoadStreamKernel<AttentionArgs>(DeviceKernels.Attention);
+            _attentionCombine = _accelerator.LoadStreamKernel<AttentionArgs>(DeviceKernels.AttentionCombine);
 
             _tokens = new DeviceInts(_accelerator, 64);
             _positions = new DeviceInts(_accelerator, 64);
@@ -105,12 +115,13 @@ public sealed class IlgpuBackend : IBackend
     /// Throws <see cref="InvalidOperationException"/> naming the reason when no such device is usable.</summary>
     public static IlgpuBackend Create(string device, IlgpuOptions? options = null)
     {
+        options ??= new IlgpuOptions();
         string kind = device.ToLowerInvariant();
-        Action<Context.Builder> configure = kind switch
+        (AcceleratorType type, Action<Context.Builder> configure) = kind switch
         {
-            "cuda" => b => b.Cuda(),
-            "opencl" => b => b.OpenCL(_ => true),
-            "ilgpu-cpu" => b => b.CPU(IlgpuDevices.CpuDevice()),
+            "cuda" => (AcceleratorType.Cuda, b => b.Cuda()),
+            "opencl" => (AcceleratorType.OpenCL, b => b.OpenCL(_ => true)),
+            "ilgpu-cpu" => (AcceleratorType.CPU, (Action<Context.Builder>)(b => b.CPU(IlgpuDevices.CpuDevice(options.CpuWarpSize, options.CpuWarpsPerGroup)))),
             _ => throw new ArgumentException($"unknown ILGPU device '{device}' (expected cuda, opencl or ilgpu-cpu)", nameof(device)),
         };
         Context context;
@@ -127,6 +138,7 @@ public sealed class IlgpuBackend : IBackend
             var reasons = new List<string>();
             foreach (Device d in context)
             {
+                if (d.AcceleratorType != type) continue; // a context always carries a CPU device too
                 IlgpuDeviceInfo info = IlgpuDevices.Describe(kind, d);
                 if (info.Usable) return new IlgpuBackend(context, d, kind, options);
                 reasons.Add($"{info.Name}: {info.Reason}");
@@ -151,7 +163,8 @@ public sealed class IlgpuBackend : IBackend
             CLDevice cl => $", OpenCL {cl.DeviceVersion}",
             _ => "",
         };
-        return $"{Name}: {_accelerator.Name}, {_accelerator.MemorySize / (1024.0 * 1024 * 1024):F1} GiB, warp {_warp}{extra}, " +
+        string memory = _accelerator.AcceleratorType == AcceleratorType.CPU ? "host memory" : $"{_accelerator.MemorySize / (1024.0 * 1024 * 1024):F1} GiB";
+        return $"{Name}: {_accelerator.Name}, {memory}, warp {_warp}{extra}, " +
                $"groups {_gemvGroup}/{_tiledGroup}/{_rowGroup}, attention chunk {_attentionChunk}";
     }
 
@@ -317,9 +330,9 @@ public sealed class IlgpuBackend : IBackend
             k.MatVec(new KernelConfig(groups, _gemvGroup), w, x.F32.SubView(0, inDim), y.F32.SubView(0, outDim), inDim, outDim);
             return;
         }
-        for (int r0 = 0; r0 < rows; r0 += Kernels.MaxTileRows)
+        for (int r0 = 0; r0 < rows; r0 += DeviceKernels.MaxTileRows)
         {
-            int n = Math.Min(Kernels.MaxTileRows, rows - r0);
+            int n = Math.Min(DeviceKernels.MaxTileRows, rows - r0);
             int quads = 1;
             while (quads * 4 < n) quads <<= 1;
             int group = Math.Max(_tiledGroup, quads);
@@ -391,7 +404,7 @@ public sealed class IlgpuBackend : IBackend
         var ot = F32(output, nameof(output));
         int rows = batch.Count;
         if (heads % kvHeads != 0) throw new ArgumentException($"{heads} heads are not a multiple of {kvHeads} KV heads");
-        if (headDim > Kernels.MaxHeadDim) throw new NotSupportedException($"head_dim {headDim} exceeds the ilgpu attention kernel's limit {Kernels.MaxHeadDim}");
+        if (headDim > DeviceKernels.MaxHeadDim) throw new NotSupportedException($"head_dim {headDim} exceeds the ilgpu attention kernel's limit {DeviceKernels.MaxHeadDim}");
         if (batch.PrefixLength + rows > kt.Rows) throw new ArgumentException($"attention: {batch.PrefixLength} + {rows} tokens exceed the cache capacity {kt.Rows}");
         if (kt.Cols != kvHeads * headDim || vt.Cols != kvHeads * headDim) throw new ArgumentException("attention: cache width is not kvHeads * headDim");
         if (qt.Cols < heads * headDim || ot.Cols < heads * headDim || rows > qt.Rows || rows > ot.Rows) throw new ArgumentException("attention: q/output too small");
@@ -536,9 +549,9 @@ public sealed class IlgpuBackend : IBackend
 
         public WeightKernels(Accelerator accelerator)
         {
-            MatVec = accelerator.LoadStreamKernel<TW, ArrayView<float>, ArrayView<float>, int, int>(Kernels.MatVec);
-            Tiled = accelerator.LoadStreamKernel<TW, ArrayView<float>, ArrayView<float>, int, int, int, int>(Kernels.MatMulTiled);
-            Embed = accelerator.LoadAutoGroupedStreamKernel<Index1D, TW, ArrayView<int>, ArrayView<float>, int>(Kernels.Embed);
+            MatVec = accelerator.LoadStreamKernel<TW, ArrayView<float>, ArrayView<float>, int, int>(DeviceKernels.MatVec);
+            Tiled = accelerator.LoadStreamKernel<TW, ArrayView<float>, ArrayView<float>, int, int, int, int>(DeviceKernels.MatMulTiled);
+            Embed = accelerator.LoadAutoGroupedStreamKernel<Index1D, TW, ArrayView<int>, ArrayView<float>, int>(DeviceKernels.Embed);
         }
     }
 

@@ -22,24 +22,20 @@ public sealed record IlgpuDeviceInfo(string Kind, string Name, long MemoryBytes,
 /// are usable. A missing driver or an unusable device is reported, never thrown.</summary>
 public static class IlgpuDevices
 {
-    /// <summary>Threads per warp of the CPU accelerator: small, so tests of the warp-shuffle kernels run fast
-    /// on few cores while still covering multi-warp groups.</summary>
-    internal const int CpuWarpSize = 4;
-
-    /// <summary>Warps per group (and per simulated multiprocessor) of the CPU accelerator.</summary>
-    internal const int CpuWarpsPerGroup = 4;
-
-    /// <summary>The CPU accelerator configuration used by "ilgpu-cpu".</summary>
-    internal static CPUDevice CpuDevice() => new(CpuWarpSize, CpuWarpsPerGroup, 1);
+    /// <summary>The CPU accelerator configuration used by "ilgpu-cpu": one simulated multiprocessor whose
+    /// groups hold <paramref name="warpsPerGroup"/> warps of <paramref name="warpSize"/> threads. Every
+    /// simulated thread is an OS thread and every barrier or shuffle a thread rendezvous, so small warps
+    /// and groups keep it usable on few cores.</summary>
+    internal static CPUDevice CpuDevice(int warpSize = 4, int warpsPerGroup = 4) => new(warpSize, warpsPerGroup, 1);
 
     /// <summary>Every device ILGPU sees: CUDA devices, OpenCL devices (including ones it cannot use, with the
     /// reason) and the CPU accelerator.</summary>
     public static IReadOnlyList<IlgpuDeviceInfo> List()
     {
         var list = new List<IlgpuDeviceInfo>();
-        Probe(list, "cuda", b => b.Cuda());
-        Probe(list, "opencl", b => b.OpenCL(_ => true));
-        Probe(list, "ilgpu-cpu", b => b.CPU(CpuDevice()));
+        Probe(list, "cuda", AcceleratorType.Cuda, b => b.Cuda());
+        Probe(list, "opencl", AcceleratorType.OpenCL, b => b.OpenCL(_ => true));
+        Probe(list, "ilgpu-cpu", AcceleratorType.CPU, b => b.CPU(CpuDevice()));
         return list;
     }
 
@@ -59,12 +55,20 @@ public static class IlgpuDevices
         return sb.ToString();
     }
 
-    private static void Probe(List<IlgpuDeviceInfo> list, string kind, Action<Context.Builder> configure)
+    private static void Probe(List<IlgpuDeviceInfo> list, string kind, AcceleratorType type, Action<Context.Builder> configure)
     {
         try
         {
             using var context = Context.Create(b => configure(b));
-            foreach (Device d in context) list.Add(Describe(kind, d));
+            // A context always carries a CPU device as well: keep only the kind asked for.
+            int found = 0;
+            foreach (Device d in context)
+            {
+                if (d.AcceleratorType != type) continue;
+                list.Add(Describe(kind, d));
+                found++;
+            }
+            if (found == 0) list.Add(new IlgpuDeviceInfo(kind, "(none)", 0, 0, "", false, $"no {kind} device or driver found"));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -95,7 +99,7 @@ public static class IlgpuDevices
                 return new(kind, $"{cl.Name} ({cl.VendorName})", cl.MemorySize, cl.WarpSize, cap, reason is null, reason);
             }
             default:
-                return new(kind, device.Name + " (simulated GPU on CPU threads; for tests, slow)", device.MemorySize, device.WarpSize, "", true, null);
+                return new(kind, device.Name + " (GPU simulated on CPU threads; for tests, slow)", 0, device.WarpSize, "host memory", true, null);
         }
     }
 }

@@ -18,6 +18,11 @@ public sealed class IlgpuFixture : IDisposable
     {
         Device = Environment.GetEnvironmentVariable("SPECCORE_TEST_DEVICE") is { Length: > 0 } d ? d : "ilgpu-cpu";
         Gpu = IlgpuBackend.Create(Device, new IlgpuOptions { AttentionChunk = AttentionChunk });
+        // Whole-model runs launch thousands of kernels: on the CPU accelerator every shuffle step is a
+        // thread rendezvous, so they use warps of 2 (the kernel tests above keep warps of 4).
+        ModelGpu = Device == "ilgpu-cpu"
+            ? IlgpuBackend.Create(Device, new IlgpuOptions { AttentionChunk = AttentionChunk, CpuWarpSize = 2 })
+            : Gpu;
         Cpu = new CpuBackend(2);
     }
 
@@ -27,11 +32,15 @@ public sealed class IlgpuFixture : IDisposable
     /// <summary>The backend under test.</summary>
     public IlgpuBackend Gpu { get; }
 
+    /// <summary>The backend for whole-model tests (the same as <see cref="Gpu"/> except on the CPU accelerator).</summary>
+    public IlgpuBackend ModelGpu { get; }
+
     /// <summary>The reference.</summary>
     public CpuBackend Cpu { get; }
 
     public void Dispose()
     {
+        if (!ReferenceEquals(ModelGpu, Gpu)) ModelGpu.Dispose();
         Gpu.Dispose();
         Cpu.Dispose();
     }

@@ -42,7 +42,7 @@ public class IlgpuModelTests
         var config = ModelPresets.Get("tiny");
         using var weights = new SyntheticWeights(config, seed: 11, dtype);
         using var cpu = TransformerModel.Create(config, weights, _f.Cpu);
-        using var gpu = TransformerModel.Create(config, weights, _f.Gpu);
+        using var gpu = TransformerModel.Create(config, weights, _f.ModelGpu);
         int[] prompt = { 1, 17, 5, 42, 9 };
         Assert.Equal(Greedy(cpu, prompt, 40), Greedy(gpu, prompt, 40));
     }
@@ -55,7 +55,7 @@ public class IlgpuModelTests
         var config = ModelPresets.Get("tiny");
         using var weights = new SyntheticWeights(config, seed: 12, DType.BF16);
         using var cpu = TransformerModel.Create(config, weights, _f.Cpu);
-        using var gpu = TransformerModel.Create(config, weights, _f.Gpu);
+        using var gpu = TransformerModel.Create(config, weights, _f.ModelGpu);
         var rng = new Random(5);
         int[] prefix = Enumerable.Range(0, 23).Select(_ => rng.Next(config.VocabSize)).ToArray();
         int[] tree = Enumerable.Range(0, 11).Select(_ => rng.Next(config.VocabSize)).ToArray();
@@ -78,7 +78,7 @@ public class IlgpuModelTests
         var config = ModelConfig.Load(dir);
         using var weights = CheckpointWeights.Open(dir);
         using var cpu = TransformerModel.Create(config, weights, _f.Cpu);
-        using var gpu = TransformerModel.Create(config, weights, _f.Gpu);
+        using var gpu = TransformerModel.Create(config, weights, _f.ModelGpu);
         using var doc = JsonDocument.Parse(File.ReadAllText(TestModels.Path("reference/stories260K.greedy.json")));
         JsonElement root = doc.RootElement;
         JsonElement cases = root.ValueKind == JsonValueKind.Array ? root : root.GetProperty("cases");

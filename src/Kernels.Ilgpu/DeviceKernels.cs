@@ -29,7 +29,7 @@ internal struct AttentionArgs
 /// warp size and any group size that is a multiple of it (the CPU accelerator runs them with small warps,
 /// CUDA with 32, AMD with 64); reductions use warp shuffles and one shared-memory slot per warp.
 /// </summary>
-internal static class Kernels
+internal static class DeviceKernels
 {
     /// <summary>Most threads in a group any kernel is launched with.</summary>
     public const int MaxGroupSize = 256;
