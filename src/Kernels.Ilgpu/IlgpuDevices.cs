@@ -96,6 +96,8 @@ public static class IlgpuDevices
                     reason = "no OpenCL 2.0 generic address space, which ILGPU's OpenCL backend needs (e.g. PoCL)";
                 else if (cl.CVersion < CLCVersion.CL20)
                     reason = $"OpenCL C {cl.CVersion} is older than 2.0";
+                else if (!cl.Capabilities.SubGroups)
+                    reason = "no OpenCL sub-groups (cl_khr_subgroups or cl_intel_subgroups), which the warp-shuffle kernels need";
                 return new(kind, $"{cl.Name} ({cl.VendorName})", cl.MemorySize, cl.WarpSize, cap, reason is null, reason);
             }
             default:
