@@ -140,8 +140,19 @@ public sealed class IlgpuBackend : IBackend
             {
                 if (d.AcceleratorType != type) continue; // a context always carries a CPU device too
                 IlgpuDeviceInfo info = IlgpuDevices.Describe(kind, d);
-                if (info.Usable) return new IlgpuBackend(context, d, kind, options);
-                reasons.Add($"{info.Name}: {info.Reason}");
+                if (!info.Usable)
+                {
+                    reasons.Add($"{info.Name}: {info.Reason}");
+                    continue;
+                }
+                try
+                {
+                    return new IlgpuBackend(context, d, kind, options);
+                }
+                catch (Exception e) when (e is not (OutOfMemoryException or ArgumentException))
+                {
+                    reasons.Add($"{info.Name}: could not start ({e.GetType().Name}: {e.Message})");
+                }
             }
             string why = reasons.Count == 0 ? $"no {kind} device was found (driver missing or no such hardware)" : string.Join("; ", reasons);
             throw new InvalidOperationException($"{kind}: no usable device. {why}");

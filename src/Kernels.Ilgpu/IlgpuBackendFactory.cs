@@ -28,7 +28,7 @@ public static class IlgpuBackendFactory
             {
                 return IlgpuBackend.Create(kind);
             }
-            catch (InvalidOperationException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // not present or not usable: try the next kind
             }
