@@ -10,8 +10,9 @@ public abstract class ParallelJob
 }
 
 /// <summary>A persistent pool of worker threads that runs <see cref="ParallelJob"/>s with the calling
-/// thread taking part. Threads are started once and spin briefly between jobs, so a dispatch costs
-/// well under a microsecond when jobs come back to back (as in a forward pass).</summary>
+/// thread taking part. Threads are started once and spin for about a millisecond between jobs before
+/// they block, so a dispatch costs well under a microsecond when jobs come back to back (as in a forward
+/// pass) and takes no lock unless a worker sleeps.</summary>
 public sealed class WorkerPool : IDisposable
 {
     private readonly Thread[] _threads;
@@ -20,6 +21,7 @@ public sealed class WorkerPool : IDisposable
     private int _next;
     private int _pending;
     private long _generation;
+    private int _sleepers;
     private volatile bool _disposed;
     private readonly object _gate = new();
 
@@ -56,17 +58,19 @@ public sealed class WorkerPool : IDisposable
         _count = count;
         Volatile.Write(ref _next, 0);
         Volatile.Write(ref _pending, _threads.Length);
-        lock (_gate)
+        // The interlocked increment is a full fence: the job is visible before the new generation, and the
+        // sleeper count read below cannot be reordered before it (a worker going to sleep increments the
+        // count before re-reading the generation, so one of the two sides always sees the other).
+        Interlocked.Increment(ref _generation);
+        if (Volatile.Read(ref _sleepers) > 0)
         {
-            Interlocked.Increment(ref _generation);
-            Monitor.PulseAll(_gate);
+            lock (_gate) Monitor.PulseAll(_gate);
         }
 
         Drain(job, count);
 
         // Wait for the workers to leave the job before the caller may reuse it.
-        var spinner = new SpinWait();
-        while (Volatile.Read(ref _pending) != 0) spinner.SpinOnce(-1);
+        while (Volatile.Read(ref _pending) != 0) Thread.SpinWait(1);
         _job = null;
     }
 
@@ -81,20 +85,29 @@ public sealed class WorkerPool : IDisposable
         long seen = 0;
         while (true)
         {
-            // Spin first: jobs of one forward pass follow each other within microseconds.
+            // Spin first (about a millisecond): jobs of one forward pass, and the passes of a decode loop,
+            // follow each other within microseconds, and a sleeping worker takes tens of microseconds to wake.
             long generation = Volatile.Read(ref _generation);
+            long spinUntil = 0;
             int spins = 0;
-            while (generation == seen && spins < 20000 && !_disposed)
+            while (generation == seen && !_disposed)
             {
-                Thread.SpinWait(20);
-                spins++;
+                Thread.SpinWait(1);
                 generation = Volatile.Read(ref _generation);
+                if ((++spins & 255) == 0)
+                {
+                    long now = System.Diagnostics.Stopwatch.GetTimestamp();
+                    if (spinUntil == 0) spinUntil = now + System.Diagnostics.Stopwatch.Frequency / 1000;
+                    else if (now > spinUntil) break;
+                }
             }
-            if (generation == seen)
+            if (generation == seen && !_disposed)
             {
                 lock (_gate)
                 {
+                    Interlocked.Increment(ref _sleepers);
                     while (Volatile.Read(ref _generation) == seen && !_disposed) Monitor.Wait(_gate);
+                    Interlocked.Decrement(ref _sleepers);
                     generation = Volatile.Read(ref _generation);
                 }
             }

@@ -13,14 +13,24 @@ public sealed unsafe class CpuBackend : IBackend
     private readonly CpuAttention _attention;
 
     /// <summary>Creates a backend running on <paramref name="threads"/> threads (default: all cores).</summary>
-    public CpuBackend(int? threads = null)
+    public CpuBackend(int? threads = null) : this(threads, forceScalar: false)
     {
+    }
+
+    /// <summary>Creates a backend; <paramref name="forceScalar"/> selects the portable fallback kernels
+    /// even where AVX-512 is present (tests compare both paths).</summary>
+    internal CpuBackend(int? threads, bool forceScalar)
+    {
+        ForceScalar = forceScalar;
         int n = threads ?? WorkerPool.DefaultThreadCount;
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(threads), n, "thread count must be at least 1");
         _pool = new WorkerPool(n);
-        _matMul = new CpuMatMul(_pool);
-        _attention = new CpuAttention(_pool);
+        _matMul = new CpuMatMul(_pool, forceScalar);
+        _attention = new CpuAttention(_pool, forceScalar);
     }
+
+    /// <summary>True when the portable fallback kernels are used instead of the AVX-512 ones.</summary>
+    internal bool ForceScalar { get; }
 
     /// <summary>Threads used by kernels.</summary>
     public int Threads => _pool.ThreadCount;
@@ -79,6 +89,9 @@ public sealed unsafe class CpuBackend : IBackend
                     break;
                 case DType.F16:
                     TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)t.Pointer + (long)id * dim, dim), dst);
+                    break;
+                case DType.Q8_0:
+                    Q8Format.DequantizeRow((byte*)t.Pointer + id * DType.Q8_0.ByteSize(dim), dst.Slice(0, dim));
                     break;
                 default:
                     throw new NotSupportedException($"embedding lookup on {t.DType} is not supported");
@@ -210,5 +223,9 @@ public sealed unsafe class CpuBackend : IBackend
         t as CpuTensor ?? throw new ArgumentException($"tensor belongs to another backend ({t.GetType().Name}), not the CPU backend");
 
     /// <inheritdoc />
-    public void Dispose() => _pool.Dispose();
+    public void Dispose()
+    {
+        _pool.Dispose();
+        _matMul.Dispose();
+    }
 }
