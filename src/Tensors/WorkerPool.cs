@@ -45,6 +45,7 @@ public sealed class WorkerPool : IDisposable
     public static int DefaultThreadCount => Environment.ProcessorCount;
 
     /// <summary>Runs <paramref name="job"/> for indices [0, <paramref name="count"/>) and returns when all are done.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void Run(ParallelJob job, int count)
     {
         if (count <= 0) return;
@@ -74,12 +75,14 @@ public sealed class WorkerPool : IDisposable
         _job = null;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void Drain(ParallelJob job, int count)
     {
         int i;
         while ((i = Interlocked.Increment(ref _next) - 1) < count) job.Execute(i);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void WorkerLoop()
     {
         long seen = 0;

@@ -30,6 +30,7 @@ internal sealed unsafe class CpuAttention : ParallelJob
     private int[] _parents = new int[64];
     private int _count;
     private bool _simd;
+    private readonly bool _simd512;
 
     [ThreadStatic] private static float[]? t_scores;
     [ThreadStatic] private static int[]? t_slots;
@@ -38,8 +39,10 @@ internal sealed unsafe class CpuAttention : ParallelJob
     {
         _pool = pool;
         _forceScalar = forceScalar;
+        _simd512 = !forceScalar && Vector512.IsHardwareAccelerated;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(CpuTensor q, CpuTensor keys, CpuTensor values, CpuTensor output, int heads, int kvHeads, int headDim, AttentionBatch batch)
     {
         if (heads % kvHeads != 0) throw new ArgumentException($"{heads} heads are not a multiple of {kvHeads} KV heads");
@@ -68,6 +71,7 @@ internal sealed unsafe class CpuAttention : ParallelJob
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(int index)
     {
         int row = index / _heads;
@@ -106,13 +110,21 @@ internal sealed unsafe class CpuAttention : ParallelJob
                     p[_prefix + a] = TensorPrimitives.Dot(qs, new ReadOnlySpan<float>(kBase + (long)slot[a] * kvDim, hd)) * scale;
             }
 
-            var probs = new Span<float>(p, visible);
             // TensorPrimitives.SoftMax does not subtract the maximum, and real models produce scores
             // above 88 where exp overflows: shift first for a stable softmax. The 1/sum is applied to
             // the output instead of every probability.
-            TensorPrimitives.Subtract(probs, TensorPrimitives.Max(probs), probs);
-            TensorPrimitives.Exp(probs, probs);
-            float inv = 1f / TensorPrimitives.Sum(probs);
+            float inv;
+            if (_simd512)
+            {
+                inv = 1f / SimdMath.ExpShiftedSum(p, visible);
+            }
+            else
+            {
+                var probs = new Span<float>(p, visible);
+                TensorPrimitives.Subtract(probs, TensorPrimitives.Max(probs), probs);
+                TensorPrimitives.Exp(probs, probs);
+                inv = 1f / TensorPrimitives.Sum(probs);
+            }
 
             if (_simd)
             {
@@ -143,6 +155,7 @@ internal sealed unsafe class CpuAttention : ParallelJob
     private static float Dot8(float* q, float* k, int hd) => Vector256.Sum(Partial8(q, k, hd));
 
     /// <summary>dst[t] = (q · key t) * scale for keys t in [0, count), key t at kBase + t * stride.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScoresRange(float* q, float* kBase, int stride, int hd, int count, float* dst, float scale)
     {
         Vector256<float> sc = Vector256.Create(scale);
@@ -163,6 +176,7 @@ internal sealed unsafe class CpuAttention : ParallelJob
     }
 
     /// <summary>output = inv · (Σ_t p[t] v_t + Σ_a p[prefix + a] v_slot[a]), 64 dimensions at a time in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WeightedValues(float* p, float* vBase, int stride, int hd, int prefix, int* slot, int own, float inv, float* output)
     {
         for (int g = 0; g < hd; g += 64)

@@ -54,6 +54,7 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
         _forceScalar = forceScalar;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(CpuTensor x, CpuTensor weight, CpuTensor y, int rows)
     {
         if (weight.Shape.Length != 2) throw new ArgumentException($"matmul weight must be 2-D, got [{string.Join(", ", weight.Shape)}]");
@@ -100,6 +101,7 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
         _pool.Run(this, (_out + chunkRows - 1) / chunkRows);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(int index)
     {
         int start = index * _chunkRows;
@@ -121,6 +123,7 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
 
     // ---------------------------------------------------------------- float weights, AVX-512
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Rows<TL>(int start, int end) where TL : struct, IWeightLoader
     {
         int n = _in;
@@ -239,6 +242,7 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
     }
 
     /// <summary>One weight row · one token row. Needs n ≥ 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot<TL>(byte* w, float* x, int n) where TL : struct, IWeightLoader
     {
         Vector512<float> acc = default;
@@ -280,6 +284,7 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
 
     // ---------------------------------------------------------------- Q8_0
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void QuantizeActivations()
     {
         long bytes = (long)_rows * _in;
@@ -300,6 +305,7 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RowsQ8(int start, int end)
     {
         int n = _in;
@@ -397,6 +403,7 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
         return abcd.GetLower() + abcd.GetUpper();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float DotQ8(byte* w, sbyte* qx, float* dx, int blocks)
     {
         Vector256<float> acc = default;
@@ -461,6 +468,7 @@ internal static unsafe class Q8Activations
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeRowAvx512(float* x, int blocks, sbyte* q, float* d)
     {
         for (int b = 0; b < blocks; b++)
