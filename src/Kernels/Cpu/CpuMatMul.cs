@@ -168,8 +168,19 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
         Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
         nint i = 0;
         nint full = n & ~15;
+        // Multi-token tiles compute long enough per weight byte that the hardware prefetcher falls behind:
+        // fetch the next 4-row block (never faults past the end) while this one is multiplied.
+        byte* next = w + 4 * rowBytes;
         for (; i < full; i += 16)
         {
+            if (T > 1)
+            {
+                nint at = i * TL.ElementBytes;
+                Sse.Prefetch0(next + at);
+                Sse.Prefetch0(next + rowBytes + at);
+                Sse.Prefetch0(next + 2 * rowBytes + at);
+                Sse.Prefetch0(next + 3 * rowBytes + at);
+            }
             Vector512<float> v0 = TL.Load16(w0, i), v1 = TL.Load16(w1, i), v2 = TL.Load16(w2, i), v3 = TL.Load16(w3, i);
             Vector512<float> u = Vector512.Load(x0 + i);
             a00 = Vector512.FusedMultiplyAdd(v0, u, a00); a10 = Vector512.FusedMultiplyAdd(v1, u, a10);
