@@ -85,6 +85,7 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
                 throw new NotSupportedException($"matmul on {_dtype} weights is not supported by the CPU backend");
         }
 
+        if (_dtype == DType.Q8_0) _ = HalfTable.Values; // built before the kernels read it
         long work = (long)_out * _in * rows;
         int threads = _pool.ThreadCount;
         if (threads == 1 || work < SmallWork)
@@ -114,7 +115,10 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
                 case DType.F32: Rows<F32Loader>(start, end); return;
                 case DType.BF16: Rows<BF16Loader>(start, end); return;
                 case DType.F16: Rows<F16Loader>(start, end); return;
-                case DType.Q8_0: RowsQ8(start, end); return;
+                case DType.Q8_0:
+                    if (s_vnni) RowsQ8<VnniDot>(start, end);
+                    else RowsQ8<Avx2Dot>(start, end);
+                    return;
             }
         }
         if (_dtype == DType.Q8_0) RowsQ8Scalar(start, end);
@@ -168,19 +172,17 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
         Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
         nint i = 0;
         nint full = n & ~15;
-        // Multi-token tiles compute long enough per weight byte that the hardware prefetcher falls behind:
-        // fetch the next 4-row block (never faults past the end) while this one is multiplied.
+        // Rows of a few KiB are too short for the hardware prefetcher to ramp up on, and multi-token tiles
+        // compute long enough per byte that it falls behind: fetch the next 4-row block (a prefetch never
+        // faults past the end) while this one is multiplied.
         byte* next = w + 4 * rowBytes;
         for (; i < full; i += 16)
         {
-            if (T > 1)
-            {
-                nint at = i * TL.ElementBytes;
-                Sse.Prefetch0(next + at);
-                Sse.Prefetch0(next + rowBytes + at);
-                Sse.Prefetch0(next + 2 * rowBytes + at);
-                Sse.Prefetch0(next + 3 * rowBytes + at);
-            }
+            nint at = i * TL.ElementBytes;
+            Sse.Prefetch0(next + at);
+            Sse.Prefetch0(next + rowBytes + at);
+            Sse.Prefetch0(next + 2 * rowBytes + at);
+            Sse.Prefetch0(next + 3 * rowBytes + at);
             Vector512<float> v0 = TL.Load16(w0, i), v1 = TL.Load16(w1, i), v2 = TL.Load16(w2, i), v3 = TL.Load16(w3, i);
             Vector512<float> u = Vector512.Load(x0 + i);
             a00 = Vector512.FusedMultiplyAdd(v0, u, a00); a10 = Vector512.FusedMultiplyAdd(v1, u, a10);
@@ -317,7 +319,7 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void RowsQ8(int start, int end)
+    private void RowsQ8<TD>(int start, int end) where TD : struct, IInt8Dot
     {
         int n = _in;
         int blocks = n / DTypeInfo.Q8BlockSize;
@@ -328,36 +330,26 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
         {
             byte* w = _w + o * _rowBytes;
             int t = 0;
-            for (; t + 4 <= _rows; t += 4) TileQ8<Four>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols);
+            for (; t + 4 <= _rows; t += 4) TileQ8<Four, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols);
             switch (_rows - t)
             {
-                case 3: TileQ8<Three>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
-                case 2: TileQ8<Two>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
-                case 1: TileQ8<One>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
+                case 3: TileQ8<Three, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
+                case 2: TileQ8<Two, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
+                case 1: TileQ8<One, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
             }
         }
         for (; o < end; o++)
         {
             byte* w = _w + o * _rowBytes;
             for (int t = 0; t < _rows; t++)
-                _y[(long)t * outCols + o] = DotQ8(w, _qx + (long)t * n, _dx + (long)t * blocks, blocks);
+                _y[(long)t * outCols + o] = DotQ8<TD>(w, _qx + (long)t * n, _dx + (long)t * blocks, blocks);
         }
-    }
-
-    /// <summary>Σ over 32 bytes of |w|·sign(x, w) = Σ w·x in 8 int32 lanes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> DotBlock(Vector256<byte> absW, Vector256<sbyte> signedX)
-    {
-        if (s_vnni) return AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, absW, signedX);
-        // |w| ≤ 128 and |x| ≤ 127: pair sums stay within int16 except 128·127·2, which vpmaddubsw saturates;
-        // weights are quantized to ±127, so that pair never occurs.
-        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(absW, signedX), Vector256.Create((short)1));
     }
 
     /// <summary>4 Q8_0 weight rows × T quantized token rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TileQ8<TT>(byte* w, nint rowBytes, sbyte* qx, float* dx, int blocks, float* y, int yStride)
-        where TT : struct, ITokenCount
+    private static void TileQ8<TT, TD>(byte* w, nint rowBytes, sbyte* qx, float* dx, int blocks, float* y, int yStride)
+        where TT : struct, ITokenCount where TD : struct, IInt8Dot
     {
         int T = TT.Count;
         int n = blocks * DTypeInfo.Q8BlockSize;
@@ -366,9 +358,16 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
         Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
         Vector256<float> a20 = default, a21 = default, a22 = default, a23 = default;
         Vector256<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        // Q8_0 rows are short (34 bytes per 32 values), too short for the hardware prefetcher to ramp up per
+        // row: fetch the next 4-row block (contiguous, 4 · 34 bytes per block step) while this one is used.
+        byte* next = w + 4 * rowBytes;
         for (int b = 0; b < blocks; b++)
         {
             nint off = b * Q8Format.BlockBytes;
+            byte* ahead = next + 4 * off;
+            Sse.Prefetch0(ahead);
+            Sse.Prefetch0(ahead + 64);
+            Sse.Prefetch0(ahead + 128);
             Vector256<sbyte> x0 = Vector256.Load(qx + b * 32);
             Vector256<sbyte> x1 = T > 1 ? Vector256.Load(qx + n + b * 32) : default;
             Vector256<sbyte> x2 = T > 2 ? Vector256.Load(qx + 2 * n + b * 32) : default;
@@ -378,31 +377,51 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
             Vector256<float> d2 = T > 2 ? Vector256.Create(dx[2 * blocks + b]) : default;
             Vector256<float> d3 = T > 3 ? Vector256.Create(dx[3 * blocks + b]) : default;
 
-            RowQ8<TT>(w0 + off, x0, x1, x2, x3, d0, d1, d2, d3, ref a00, ref a01, ref a02, ref a03);
-            RowQ8<TT>(w1 + off, x0, x1, x2, x3, d0, d1, d2, d3, ref a10, ref a11, ref a12, ref a13);
-            RowQ8<TT>(w2 + off, x0, x1, x2, x3, d0, d1, d2, d3, ref a20, ref a21, ref a22, ref a23);
-            RowQ8<TT>(w3 + off, x0, x1, x2, x3, d0, d1, d2, d3, ref a30, ref a31, ref a32, ref a33);
+            {
+                byte* block = w0 + off;
+                Vector256<float> dw = Vector256.Create(HalfTable.Values[*(ushort*)block]);
+                Vector256<sbyte> q = Vector256.Load((sbyte*)(block + 2));
+                Vector256<byte> absW = Avx2.Abs(q);
+                a00 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x0, q))) * d0, dw, a00);
+                if (T > 1) a01 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x1, q))) * d1, dw, a01);
+                if (T > 2) a02 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x2, q))) * d2, dw, a02);
+                if (T > 3) a03 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x3, q))) * d3, dw, a03);
+            }
+            {
+                byte* block = w1 + off;
+                Vector256<float> dw = Vector256.Create(HalfTable.Values[*(ushort*)block]);
+                Vector256<sbyte> q = Vector256.Load((sbyte*)(block + 2));
+                Vector256<byte> absW = Avx2.Abs(q);
+                a10 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x0, q))) * d0, dw, a10);
+                if (T > 1) a11 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x1, q))) * d1, dw, a11);
+                if (T > 2) a12 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x2, q))) * d2, dw, a12);
+                if (T > 3) a13 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x3, q))) * d3, dw, a13);
+            }
+            {
+                byte* block = w2 + off;
+                Vector256<float> dw = Vector256.Create(HalfTable.Values[*(ushort*)block]);
+                Vector256<sbyte> q = Vector256.Load((sbyte*)(block + 2));
+                Vector256<byte> absW = Avx2.Abs(q);
+                a20 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x0, q))) * d0, dw, a20);
+                if (T > 1) a21 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x1, q))) * d1, dw, a21);
+                if (T > 2) a22 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x2, q))) * d2, dw, a22);
+                if (T > 3) a23 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x3, q))) * d3, dw, a23);
+            }
+            {
+                byte* block = w3 + off;
+                Vector256<float> dw = Vector256.Create(HalfTable.Values[*(ushort*)block]);
+                Vector256<sbyte> q = Vector256.Load((sbyte*)(block + 2));
+                Vector256<byte> absW = Avx2.Abs(q);
+                a30 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x0, q))) * d0, dw, a30);
+                if (T > 1) a31 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x1, q))) * d1, dw, a31);
+                if (T > 2) a32 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x2, q))) * d2, dw, a32);
+                if (T > 3) a33 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x3, q))) * d3, dw, a33);
+            }
         }
         Sum4(a00, a10, a20, a30).Store(y);
         if (T > 1) Sum4(a01, a11, a21, a31).Store(y + yStride);
         if (T > 2) Sum4(a02, a12, a22, a32).Store(y + 2 * yStride);
         if (T > 3) Sum4(a03, a13, a23, a33).Store(y + 3 * yStride);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void RowQ8<TT>(byte* block, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<sbyte> x2, Vector256<sbyte> x3,
-        Vector256<float> d0, Vector256<float> d1, Vector256<float> d2, Vector256<float> d3,
-        ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
-        where TT : struct, ITokenCount
-    {
-        int T = TT.Count;
-        Vector256<float> dw = Vector256.Create(SimdHalf.ToSingle(*(ushort*)block));
-        Vector256<sbyte> q = Vector256.Load((sbyte*)(block + 2));
-        Vector256<byte> absW = Avx2.Abs(q);
-        a0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(DotBlock(absW, Avx2.Sign(x0, q))) * d0, dw, a0);
-        if (T > 1) a1 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(DotBlock(absW, Avx2.Sign(x1, q))) * d1, dw, a1);
-        if (T > 2) a2 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(DotBlock(absW, Avx2.Sign(x2, q))) * d2, dw, a2);
-        if (T > 3) a3 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(DotBlock(absW, Avx2.Sign(x3, q))) * d3, dw, a3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -415,15 +434,15 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotQ8(byte* w, sbyte* qx, float* dx, int blocks)
+    private static float DotQ8<TD>(byte* w, sbyte* qx, float* dx, int blocks) where TD : struct, IInt8Dot
     {
         Vector256<float> acc = default;
         for (int b = 0; b < blocks; b++)
         {
             byte* block = w + b * Q8Format.BlockBytes;
             Vector256<sbyte> q = Vector256.Load((sbyte*)(block + 2));
-            Vector256<int> p = DotBlock(Avx2.Abs(q), Avx2.Sign(Vector256.Load(qx + b * 32), q));
-            acc = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(SimdHalf.ToSingle(*(ushort*)block) * dx[b]), acc);
+            Vector256<int> p = TD.Dot(Avx2.Abs(q), Avx2.Sign(Vector256.Load(qx + b * 32), q));
+            acc = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(HalfTable.Values[*(ushort*)block] * dx[b]), acc);
         }
         return Vector256.Sum(acc);
     }
@@ -448,6 +467,44 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
         _dx = null;
         _qCapacity = 0;
     }
+}
+
+/// <summary>Every half bit pattern widened to float (256 KiB, built once): a Q8_0 scale costs one load,
+/// and the few distinct scales of a model stay in L1.</summary>
+internal static unsafe class HalfTable
+{
+    public static readonly float* Values = Build();
+
+    private static float* Build()
+    {
+        var table = (float*)NativeMemory.AlignedAlloc(65536 * sizeof(float), 64);
+        for (int i = 0; i < 65536; i++) table[i] = FloatConversion.F16ToFloat((ushort)i);
+        return table;
+    }
+}
+
+/// <summary>Σ over 32 bytes of |w|·sign(x, w) = Σ w·x in 8 int32 lanes; one implementation per instruction
+/// set, chosen once per call so the kernel loop has no branch.</summary>
+internal interface IInt8Dot
+{
+    static abstract Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX);
+}
+
+/// <summary>AvxVnni vpdpbusd.</summary>
+internal readonly struct VnniDot : IInt8Dot
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX) =>
+        AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, absW, signedX);
+}
+
+/// <summary>Avx2 vpmaddubsw + vpmaddwd. |w| ≤ 128 and |x| ≤ 127: a pair sum saturates int16 only for two
+/// −128 weights, which quantization (±127) never produces.</summary>
+internal readonly struct Avx2Dot : IInt8Dot
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(absW, signedX), Vector256.Create((short)1));
 }
 
 /// <summary>A token-tile height known to the JIT, so one kernel body compiles to 1-, 2-, 3- and 4-row variants.</summary>

@@ -77,6 +77,6 @@ internal static class SimdHalf
     public static float ToSingle(ushort h)
     {
         float value = BitConverter.Int32BitsToSingle((h & 0x7FFF) << 13) * 5.192296858534828e33f;
-        return (h & 0x8000) != 0 ? -value : value;
+        return BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(value) | ((h & 0x8000) << 16));
     }
 }
