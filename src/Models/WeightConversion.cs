@@ -7,16 +7,15 @@ namespace SpecCore.Models;
 public static unsafe class WeightConversion
 {
     /// <summary>Returns <paramref name="source"/> as <paramref name="target"/>; when a conversion is needed
-    /// the new memory is added to <paramref name="owned"/>.</summary>
+    /// the new memory is added to <paramref name="owned"/>. A q8_0 target for rows that are not a multiple of
+    /// 32 long returns the source unchanged.</summary>
     public static HostTensor Convert(HostTensor source, DType target, List<IDisposable> owned)
     {
         if (source.DType == target) return source;
         long n = source.ElementCount;
-        if (target == DType.Q8_0)
-        {
-            if (source.Cols % DTypeInfo.Q8BlockSize != 0)
-                throw new InvalidDataException($"tensor '{source.Name}' has {source.Cols} columns, not a multiple of {DTypeInfo.Q8BlockSize}: it cannot be stored as q8_0");
-        }
+        // A matrix whose rows are not whole Q8_0 blocks (e.g. stories260K's FFN of 172) keeps its stored dtype,
+        // as llama.cpp does for such tensors; every kernel takes any weight dtype.
+        if (target == DType.Q8_0 && source.Cols % DTypeInfo.Q8BlockSize != 0) return source;
         var buffer = new NativeBuffer(target.ByteSize(n));
         owned.Add(buffer);
         // Widen through F32 one row at a time to keep the temporary small.

@@ -1,14 +1,24 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SpecCore.Tensors;
 
 namespace SpecCore.Kernels.Cpu;
 
 /// <summary>Grouped-query attention over the KV cache, one work item per (token, head). A token
 /// attends to the committed prefix and then to its own ancestors in the batch, found by walking the
-/// parent array, so causal chains and token trees share one kernel and no mask is materialised.</summary>
+/// parent array, so causal chains and token trees share one kernel and no mask is materialised.
+/// Scores use a stable softmax (maximum subtracted before exp). With AVX and a head size that is a
+/// multiple of 8, 8 keys are scored at once (horizontal-add transpose) and the weighted sum of values
+/// keeps up to 64 dimensions in registers; small calls stay on the calling thread.</summary>
 internal sealed unsafe class CpuAttention : ParallelJob
 {
+    /// <summary>Multiply-adds below which attention stays on the calling thread.</summary>
+    private const long SmallWork = 32 * 1024;
+
     private readonly WorkerPool _pool;
+    private readonly bool _forceScalar;
     private float* _q;
     private float* _k;
     private float* _v;
@@ -19,12 +29,20 @@ internal sealed unsafe class CpuAttention : ParallelJob
     private int _prefix;
     private int[] _parents = new int[64];
     private int _count;
+    private bool _simd;
+    private readonly bool _simd512;
 
     [ThreadStatic] private static float[]? t_scores;
     [ThreadStatic] private static int[]? t_slots;
 
-    public CpuAttention(WorkerPool pool) => _pool = pool;
+    public CpuAttention(WorkerPool pool, bool forceScalar)
+    {
+        _pool = pool;
+        _forceScalar = forceScalar;
+        _simd512 = !forceScalar && Vector512.IsHardwareAccelerated;
+    }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(CpuTensor q, CpuTensor keys, CpuTensor values, CpuTensor output, int heads, int kvHeads, int headDim, AttentionBatch batch)
     {
         if (heads % kvHeads != 0) throw new ArgumentException($"{heads} heads are not a multiple of {kvHeads} KV heads");
@@ -38,11 +56,22 @@ internal sealed unsafe class CpuAttention : ParallelJob
         _headDim = headDim;
         _prefix = batch.PrefixLength;
         _count = batch.Count;
+        _simd = !_forceScalar && Avx2.IsSupported && Fma.IsSupported && headDim % 8 == 0;
         if (_parents.Length < _count) _parents = new int[_count];
         batch.Parents.CopyTo(_parents);
-        _pool.Run(this, _count * heads);
+        int items = _count * heads;
+        long work = (long)items * (_prefix + _count) * headDim * 2;
+        if (_pool.ThreadCount == 1 || work < SmallWork)
+        {
+            for (int i = 0; i < items; i++) Execute(i);
+        }
+        else
+        {
+            _pool.Run(this, items);
+        }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(int index)
     {
         int row = index / _heads;
@@ -59,26 +88,125 @@ internal sealed unsafe class CpuAttention : ParallelJob
 
         int visible = _prefix + own;
         float[] scores = t_scores is { } s && s.Length >= visible ? s : (t_scores = new float[Math.Max(visible, 256)]);
-        var query = new ReadOnlySpan<float>(_q + (long)row * _heads * hd + head * hd, hd);
+        float* query = _q + (long)row * _heads * hd + head * hd;
         float* kBase = _k + kvHead * hd;
-        for (int t = 0; t < _prefix; t++)
-            scores[t] = TensorPrimitives.Dot(query, new ReadOnlySpan<float>(kBase + (long)t * kvDim, hd)) * scale;
-        for (int a = 0; a < own; a++)
-            scores[_prefix + a] = TensorPrimitives.Dot(query, new ReadOnlySpan<float>(kBase + (long)slots[a] * kvDim, hd)) * scale;
-
-        Span<float> p = scores.AsSpan(0, visible);
-        // TensorPrimitives.SoftMax does not subtract the maximum, and real models produce scores
-        // above 88 where exp overflows: shift first for a stable softmax.
-        TensorPrimitives.Subtract(p, TensorPrimitives.Max(p), p);
-        TensorPrimitives.Exp(p, p);
-        TensorPrimitives.Multiply(p, 1f / TensorPrimitives.Sum(p), p);
-
-        var output = new Span<float>(_out + (long)row * _heads * hd + head * hd, hd);
-        output.Clear();
         float* vBase = _v + kvHead * hd;
-        for (int t = 0; t < _prefix; t++)
-            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vBase + (long)t * kvDim, hd), p[t], output, output);
-        for (int a = 0; a < own; a++)
-            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vBase + (long)slots[a] * kvDim, hd), p[_prefix + a], output, output);
+        float* output = _out + (long)row * _heads * hd + head * hd;
+
+        fixed (float* p = scores)
+        fixed (int* slot = slots)
+        {
+            if (_simd)
+            {
+                ScoresRange(query, kBase, kvDim, hd, _prefix, p, scale);
+                for (int a = 0; a < own; a++) p[_prefix + a] = Dot8(query, kBase + (long)slot[a] * kvDim, hd) * scale;
+            }
+            else
+            {
+                var qs = new ReadOnlySpan<float>(query, hd);
+                for (int t = 0; t < _prefix; t++)
+                    p[t] = TensorPrimitives.Dot(qs, new ReadOnlySpan<float>(kBase + (long)t * kvDim, hd)) * scale;
+                for (int a = 0; a < own; a++)
+                    p[_prefix + a] = TensorPrimitives.Dot(qs, new ReadOnlySpan<float>(kBase + (long)slot[a] * kvDim, hd)) * scale;
+            }
+
+            // TensorPrimitives.SoftMax does not subtract the maximum, and real models produce scores
+            // above 88 where exp overflows: shift first for a stable softmax. The 1/sum is applied to
+            // the output instead of every probability.
+            float inv;
+            if (_simd512)
+            {
+                inv = 1f / SimdMath.ExpShiftedSum(p, visible);
+            }
+            else
+            {
+                var probs = new Span<float>(p, visible);
+                TensorPrimitives.Subtract(probs, TensorPrimitives.Max(probs), probs);
+                TensorPrimitives.Exp(probs, probs);
+                inv = 1f / TensorPrimitives.Sum(probs);
+            }
+
+            if (_simd)
+            {
+                WeightedValues(p, vBase, kvDim, hd, _prefix, slot, own, inv, output);
+            }
+            else
+            {
+                var o = new Span<float>(output, hd);
+                o.Clear();
+                for (int t = 0; t < _prefix; t++)
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vBase + (long)t * kvDim, hd), p[t], o, o);
+                for (int a = 0; a < own; a++)
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vBase + (long)slot[a] * kvDim, hd), p[_prefix + a], o, o);
+                TensorPrimitives.Multiply(o, inv, o);
+            }
+        }
+    }
+
+    /// <summary>q · k for hd a multiple of 8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Partial8(float* q, float* k, int hd)
+    {
+        Vector256<float> acc = Vector256.Load(q) * Vector256.Load(k);
+        for (int c = 8; c < hd; c += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Load(q + c), Vector256.Load(k + c), acc);
+        return acc;
+    }
+
+    private static float Dot8(float* q, float* k, int hd) => Vector256.Sum(Partial8(q, k, hd));
+
+    /// <summary>dst[t] = (q · key t) * scale for keys t in [0, count), key t at kBase + t * stride.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScoresRange(float* q, float* kBase, int stride, int hd, int count, float* dst, float scale)
+    {
+        Vector256<float> sc = Vector256.Create(scale);
+        int t = 0;
+        for (; t + 8 <= count; t += 8)
+        {
+            float* k = kBase + (long)t * stride;
+            Vector256<float> h01 = Avx.HorizontalAdd(Partial8(q, k, hd), Partial8(q, k + stride, hd));
+            Vector256<float> h23 = Avx.HorizontalAdd(Partial8(q, k + 2 * stride, hd), Partial8(q, k + 3 * stride, hd));
+            Vector256<float> h45 = Avx.HorizontalAdd(Partial8(q, k + 4 * stride, hd), Partial8(q, k + 5 * stride, hd));
+            Vector256<float> h67 = Avx.HorizontalAdd(Partial8(q, k + 6 * stride, hd), Partial8(q, k + 7 * stride, hd));
+            Vector256<float> h0123 = Avx.HorizontalAdd(h01, h23);
+            Vector256<float> h4567 = Avx.HorizontalAdd(h45, h67);
+            Vector256<float> sums = Avx.Permute2x128(h0123, h4567, 0x20) + Avx.Permute2x128(h0123, h4567, 0x31);
+            (sums * sc).Store(dst + t);
+        }
+        for (; t < count; t++) dst[t] = Dot8(q, kBase + (long)t * stride, hd) * scale;
+    }
+
+    /// <summary>output = inv · (Σ_t p[t] v_t + Σ_a p[prefix + a] v_slot[a]), 64 dimensions at a time in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedValues(float* p, float* vBase, int stride, int hd, int prefix, int* slot, int own, float inv, float* output)
+    {
+        for (int g = 0; g < hd; g += 64)
+        {
+            int chunks = Math.Min(8, (hd - g) / 8);
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            int total = prefix + own;
+            for (int t = 0; t < total; t++)
+            {
+                float* v = (t < prefix ? vBase + (long)t * stride : vBase + (long)slot[t - prefix] * stride) + g;
+                Vector256<float> w = Vector256.Create(p[t]);
+                a0 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v), a0);
+                if (chunks > 1) a1 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 8), a1);
+                if (chunks > 2) a2 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 16), a2);
+                if (chunks > 3) a3 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 24), a3);
+                if (chunks > 4) a4 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 32), a4);
+                if (chunks > 5) a5 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 40), a5);
+                if (chunks > 6) a6 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 48), a6);
+                if (chunks > 7) a7 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 56), a7);
+            }
+            Vector256<float> s = Vector256.Create(inv);
+            float* o = output + g;
+            (a0 * s).Store(o);
+            if (chunks > 1) (a1 * s).Store(o + 8);
+            if (chunks > 2) (a2 * s).Store(o + 16);
+            if (chunks > 3) (a3 * s).Store(o + 24);
+            if (chunks > 4) (a4 * s).Store(o + 32);
+            if (chunks > 5) (a5 * s).Store(o + 40);
+            if (chunks > 6) (a6 * s).Store(o + 48);
+            if (chunks > 7) (a7 * s).Store(o + 56);
+        }
     }
 }

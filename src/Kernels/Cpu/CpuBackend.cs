@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using SpecCore.Tensors;
 
 namespace SpecCore.Kernels.Cpu;
@@ -11,16 +13,28 @@ public sealed unsafe class CpuBackend : IBackend
     private readonly WorkerPool _pool;
     private readonly CpuMatMul _matMul;
     private readonly CpuAttention _attention;
+    private readonly bool _simd;
 
     /// <summary>Creates a backend running on <paramref name="threads"/> threads (default: all cores).</summary>
-    public CpuBackend(int? threads = null)
+    public CpuBackend(int? threads = null) : this(threads, forceScalar: false)
     {
+    }
+
+    /// <summary>Creates a backend; <paramref name="forceScalar"/> selects the portable fallback kernels
+    /// even where AVX-512 is present (tests compare both paths).</summary>
+    internal CpuBackend(int? threads, bool forceScalar)
+    {
+        ForceScalar = forceScalar;
+        _simd = !forceScalar && Vector512.IsHardwareAccelerated;
         int n = threads ?? WorkerPool.DefaultThreadCount;
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(threads), n, "thread count must be at least 1");
         _pool = new WorkerPool(n);
-        _matMul = new CpuMatMul(_pool);
-        _attention = new CpuAttention(_pool);
+        _matMul = new CpuMatMul(_pool, forceScalar);
+        _attention = new CpuAttention(_pool, forceScalar);
     }
+
+    /// <summary>True when the portable fallback kernels are used instead of the AVX-512 ones.</summary>
+    internal bool ForceScalar { get; }
 
     /// <summary>Threads used by kernels.</summary>
     public int Threads => _pool.ThreadCount;
@@ -59,6 +73,7 @@ public sealed unsafe class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Embed(DeviceTensor table, ReadOnlySpan<int> tokens, DeviceTensor output)
     {
         var t = Cast(table);
@@ -80,6 +95,9 @@ public sealed unsafe class CpuBackend : IBackend
                 case DType.F16:
                     TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)t.Pointer + (long)id * dim, dim), dst);
                     break;
+                case DType.Q8_0:
+                    Q8Format.DequantizeRow((byte*)t.Pointer + id * DType.Q8_0.ByteSize(dim), dst.Slice(0, dim));
+                    break;
                 default:
                     throw new NotSupportedException($"embedding lookup on {t.DType} is not supported");
             }
@@ -87,14 +105,22 @@ public sealed unsafe class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void RmsNorm(DeviceTensor x, DeviceTensor weight, DeviceTensor output, int rows, float eps)
     {
         var xt = Cast(x);
         var wt = Cast(weight);
         var ot = Cast(output);
         ReadOnlySpan<float> w = wt.F32;
+        int dim = xt.Cols;
+        if (w.Length != dim || ot.Cols != dim) throw new ArgumentException($"RmsNorm: x has {dim} columns, weight {w.Length}, output {ot.Cols}");
         for (int r = 0; r < rows; r++)
         {
+            if (_simd)
+            {
+                SimdMath.RmsNorm((float*)xt.Pointer + (long)r * dim, (float*)wt.Pointer, (float*)ot.Pointer + (long)r * dim, dim, eps);
+                continue;
+            }
             Span<float> src = xt.Row(r);
             float sumSquares = TensorPrimitives.Dot(src, src);
             float scale = 1f / MathF.Sqrt(sumSquares / src.Length + eps);
@@ -113,6 +139,7 @@ public sealed unsafe class CpuBackend : IBackend
         new CpuRopeTable(inverseFrequencies, maxPositions);
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Rope(DeviceTensor x, int rows, int heads, int headDim, ReadOnlySpan<int> positions, RopeTable table)
     {
         var t = Cast(x);
@@ -169,10 +196,16 @@ public sealed unsafe class CpuBackend : IBackend
         _attention.Run(Cast(q), Cast(keyCache), Cast(valueCache), Cast(output), heads, kvHeads, headDim, batch);
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void SwiGlu(DeviceTensor gate, DeviceTensor up, int rows)
     {
         var g = Cast(gate);
         var u = Cast(up);
+        if (_simd)
+        {
+            for (int r = 0; r < rows; r++) SimdMath.SwiGlu((float*)g.Pointer + (long)r * g.Cols, (float*)u.Pointer + (long)r * u.Cols, g.Cols);
+            return;
+        }
         for (int r = 0; r < rows; r++)
         {
             Span<float> gr = g.Row(r);
@@ -190,11 +223,17 @@ public sealed unsafe class CpuBackend : IBackend
         (t_sigmoid is { } s && s.Length >= n ? s : (t_sigmoid = new float[n])).AsSpan(0, n);
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Add(DeviceTensor x, DeviceTensor y, int rows)
     {
         var xt = Cast(x);
         var yt = Cast(y);
         int n = rows * xt.Cols;
+        if (_simd)
+        {
+            SimdMath.Add((float*)xt.Pointer, (float*)yt.Pointer, n);
+            return;
+        }
         var dst = new Span<float>((float*)xt.Pointer, n);
         TensorPrimitives.Add(dst, new ReadOnlySpan<float>((float*)yt.Pointer, n), dst);
     }
@@ -210,5 +249,9 @@ public sealed unsafe class CpuBackend : IBackend
         t as CpuTensor ?? throw new ArgumentException($"tensor belongs to another backend ({t.GetType().Name}), not the CPU backend");
 
     /// <inheritdoc />
-    public void Dispose() => _pool.Dispose();
+    public void Dispose()
+    {
+        _pool.Dispose();
+        _matMul.Dispose();
+    }
 }

@@ -1,73 +1,583 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SpecCore.Tensors;
 
 namespace SpecCore.Kernels.Cpu;
 
-/// <summary>y = x · Wᵀ on the CPU: work split over blocks of weight rows; every weight row is loaded
-/// once and used for all token rows of x while it is in L1.</summary>
-internal sealed unsafe class CpuMatMul : ParallelJob
+/// <summary>
+/// y = x · Wᵀ on the CPU for F32, BF16, F16 and Q8_0 weights.
+/// </summary>
+/// <remarks>
+/// Work is split by output rows into chunks (a multiple of 4 rows) taken dynamically by the pool's
+/// threads; a matmul too small to pay for a dispatch runs on the calling thread alone.
+/// Inside a chunk, a register tile of 4 weight rows × up to 4 token rows of Vector512 accumulators
+/// streams the 4 weight rows once per group of 4 tokens (GEMV is the 1-token tile), BF16/F16 are
+/// widened in registers, and the 16 sums of a tile are reduced with horizontal adds and stored as
+/// 4 contiguous floats per token. Q8_0 quantizes the activations to int8 per 32-block once per call
+/// and uses int8 dot products (AvxVnni vpdpbusd, else Avx2 vpmaddubsw + vpmaddwd) with the
+/// |w| / sign(x, w) trick. Without AVX-512 (or when forced) the portable path widens each weight
+/// row and uses TensorPrimitives.Dot (Q8_0: scalar integer dots).
+/// </remarks>
+internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
 {
-    private const int RowsPerBlock = 16;
+    /// <summary>Multiply-adds below which the matmul stays on the calling thread.</summary>
+    internal const long SmallWork = 48 * 1024;
 
     private readonly WorkerPool _pool;
+    private readonly bool _forceScalar;
     private float* _x;
     private float* _y;
-    private nint _w;
+    private byte* _w;
     private DType _dtype;
     private int _rows;
     private int _in;
     private int _out;
+    private long _rowBytes;
+    private int _chunkRows;
+    private bool _simd;
+
+    // Q8_0 activations: [rows, in] int8 and [rows, in / 32] scales.
+    private sbyte* _qx;
+    private float* _dx;
+    private long _qCapacity;
 
     [ThreadStatic] private static float[]? t_rowScratch;
 
-    public CpuMatMul(WorkerPool pool) => _pool = pool;
+    private static readonly bool s_vnni = AvxVnni.IsSupported;
 
+    public CpuMatMul(WorkerPool pool, bool forceScalar)
+    {
+        _pool = pool;
+        _forceScalar = forceScalar;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(CpuTensor x, CpuTensor weight, CpuTensor y, int rows)
     {
         if (weight.Shape.Length != 2) throw new ArgumentException($"matmul weight must be 2-D, got [{string.Join(", ", weight.Shape)}]");
         if (x.Cols != weight.Cols) throw new ArgumentException($"matmul: x has {x.Cols} columns, weight has {weight.Cols}");
         if (y.Cols != weight.Rows) throw new ArgumentException($"matmul: output has {y.Cols} columns, weight has {weight.Rows} rows");
         if (rows > x.Rows || rows > y.Rows) throw new ArgumentException($"matmul: {rows} rows exceed the buffers");
+        if (rows <= 0) return;
         _x = (float*)x.Pointer;
         _y = (float*)y.Pointer;
-        _w = weight.Pointer;
+        _w = (byte*)weight.Pointer;
         _dtype = weight.DType;
         _rows = rows;
         _in = weight.Cols;
         _out = weight.Rows;
-        _pool.Run(this, (_out + RowsPerBlock - 1) / RowsPerBlock);
+        _rowBytes = weight.DType.ByteSize(_in);
+
+        switch (_dtype)
+        {
+            case DType.F32 or DType.BF16 or DType.F16:
+                _simd = !_forceScalar && Vector512.IsHardwareAccelerated && Avx512F.IsSupported && _in >= 16;
+                break;
+            case DType.Q8_0:
+                if (_in % DTypeInfo.Q8BlockSize != 0) throw new ArgumentException($"q8_0 matmul needs a multiple of {DTypeInfo.Q8BlockSize} columns, got {_in}");
+                _simd = !_forceScalar && Avx2.IsSupported;
+                QuantizeActivations();
+                break;
+            default:
+                throw new NotSupportedException($"matmul on {_dtype} weights is not supported by the CPU backend");
+        }
+
+        if (_dtype == DType.Q8_0) _ = HalfTable.Values; // built before the kernels read it
+        long work = (long)_out * _in * rows;
+        int threads = _pool.ThreadCount;
+        if (threads == 1 || work < SmallWork)
+        {
+            _chunkRows = _out;
+            Execute(0);
+            return;
+        }
+        // About 4 chunks per thread balance uneven progress; chunks are whole 4-row tiles.
+        int chunks = threads * 4;
+        int chunkRows = (_out + chunks - 1) / chunks;
+        chunkRows = Math.Max(16, (chunkRows + 3) & ~3);
+        _chunkRows = chunkRows;
+        _pool.Run(this, (_out + chunkRows - 1) / chunkRows);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(int index)
     {
-        int start = index * RowsPerBlock;
-        int end = Math.Min(start + RowsPerBlock, _out);
+        int start = index * _chunkRows;
+        int end = Math.Min(start + _chunkRows, _out);
+        if (start >= end) return;
+        if (_simd)
+        {
+            switch (_dtype)
+            {
+                case DType.F32: Rows<F32Loader>(start, end); return;
+                case DType.BF16: Rows<BF16Loader>(start, end); return;
+                case DType.F16: Rows<F16Loader>(start, end); return;
+                case DType.Q8_0:
+                    if (s_vnni) RowsQ8<VnniDot>(start, end);
+                    else RowsQ8<Avx2Dot>(start, end);
+                    return;
+            }
+        }
+        if (_dtype == DType.Q8_0) RowsQ8Scalar(start, end);
+        else RowsPortable(start, end);
+    }
+
+    // ---------------------------------------------------------------- float weights, AVX-512
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Rows<TL>(int start, int end) where TL : struct, IWeightLoader
+    {
+        int n = _in;
+        int outCols = _out;
+        nint rowBytes = (nint)_rowBytes;
+        int o = start;
+        for (; o + 4 <= end; o += 4)
+        {
+            byte* w = _w + o * _rowBytes;
+            int t = 0;
+            for (; t + 4 <= _rows; t += 4) Tile<TL, Four>(w, rowBytes, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols);
+            switch (_rows - t)
+            {
+                case 3: Tile<TL, Three>(w, rowBytes, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
+                case 2: Tile<TL, Two>(w, rowBytes, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
+                case 1: Tile<TL, One>(w, rowBytes, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
+            }
+        }
+        for (; o < end; o++)
+        {
+            byte* w = _w + o * _rowBytes;
+            for (int t = 0; t < _rows; t++) _y[(long)t * outCols + o] = Dot<TL>(w, _x + (long)t * n, n);
+        }
+    }
+
+    /// <summary>Lanes [16 - rem, 16) set: the part of the last, overlapping vector not yet counted.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> TailMask(int n) =>
+        Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(16 - (n & 15))).AsSingle();
+
+    /// <summary>4 weight rows × T token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. Needs n ≥ 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile<TL, TT>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride)
+        where TL : struct, IWeightLoader where TT : struct, ITokenCount
+    {
+        int T = TT.Count;
+        byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
+        float* x0 = x, x1 = x + n, x2 = x + 2 * n, x3 = x + 3 * n;
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        nint i = 0;
+        nint full = n & ~15;
+        // Rows of a few KiB are too short for the hardware prefetcher to ramp up on, and multi-token tiles
+        // compute long enough per byte that it falls behind: fetch the next 4-row block (a prefetch never
+        // faults past the end) while this one is multiplied.
+        byte* next = w + 4 * rowBytes;
+        for (; i < full; i += 16)
+        {
+            nint at = i * TL.ElementBytes;
+            Sse.Prefetch0(next + at);
+            Sse.Prefetch0(next + rowBytes + at);
+            Sse.Prefetch0(next + 2 * rowBytes + at);
+            Sse.Prefetch0(next + 3 * rowBytes + at);
+            Vector512<float> v0 = TL.Load16(w0, i), v1 = TL.Load16(w1, i), v2 = TL.Load16(w2, i), v3 = TL.Load16(w3, i);
+            Vector512<float> u = Vector512.Load(x0 + i);
+            a00 = Vector512.FusedMultiplyAdd(v0, u, a00); a10 = Vector512.FusedMultiplyAdd(v1, u, a10);
+            a20 = Vector512.FusedMultiplyAdd(v2, u, a20); a30 = Vector512.FusedMultiplyAdd(v3, u, a30);
+            if (T > 1)
+            {
+                u = Vector512.Load(x1 + i);
+                a01 = Vector512.FusedMultiplyAdd(v0, u, a01); a11 = Vector512.FusedMultiplyAdd(v1, u, a11);
+                a21 = Vector512.FusedMultiplyAdd(v2, u, a21); a31 = Vector512.FusedMultiplyAdd(v3, u, a31);
+            }
+            if (T > 2)
+            {
+                u = Vector512.Load(x2 + i);
+                a02 = Vector512.FusedMultiplyAdd(v0, u, a02); a12 = Vector512.FusedMultiplyAdd(v1, u, a12);
+                a22 = Vector512.FusedMultiplyAdd(v2, u, a22); a32 = Vector512.FusedMultiplyAdd(v3, u, a32);
+            }
+            if (T > 3)
+            {
+                u = Vector512.Load(x3 + i);
+                a03 = Vector512.FusedMultiplyAdd(v0, u, a03); a13 = Vector512.FusedMultiplyAdd(v1, u, a13);
+                a23 = Vector512.FusedMultiplyAdd(v2, u, a23); a33 = Vector512.FusedMultiplyAdd(v3, u, a33);
+            }
+        }
+        if (full != n)
+        {
+            // Overlapping last vector; x is masked so the lanes already counted add zero.
+            i = n - 16;
+            Vector512<float> mask = TailMask(n);
+            Vector512<float> v0 = TL.Load16(w0, i), v1 = TL.Load16(w1, i), v2 = TL.Load16(w2, i), v3 = TL.Load16(w3, i);
+            Vector512<float> u = Vector512.Load(x0 + i) & mask;
+            a00 = Vector512.FusedMultiplyAdd(v0, u, a00); a10 = Vector512.FusedMultiplyAdd(v1, u, a10);
+            a20 = Vector512.FusedMultiplyAdd(v2, u, a20); a30 = Vector512.FusedMultiplyAdd(v3, u, a30);
+            if (T > 1)
+            {
+                u = Vector512.Load(x1 + i) & mask;
+                a01 = Vector512.FusedMultiplyAdd(v0, u, a01); a11 = Vector512.FusedMultiplyAdd(v1, u, a11);
+                a21 = Vector512.FusedMultiplyAdd(v2, u, a21); a31 = Vector512.FusedMultiplyAdd(v3, u, a31);
+            }
+            if (T > 2)
+            {
+                u = Vector512.Load(x2 + i) & mask;
+                a02 = Vector512.FusedMultiplyAdd(v0, u, a02); a12 = Vector512.FusedMultiplyAdd(v1, u, a12);
+                a22 = Vector512.FusedMultiplyAdd(v2, u, a22); a32 = Vector512.FusedMultiplyAdd(v3, u, a32);
+            }
+            if (T > 3)
+            {
+                u = Vector512.Load(x3 + i) & mask;
+                a03 = Vector512.FusedMultiplyAdd(v0, u, a03); a13 = Vector512.FusedMultiplyAdd(v1, u, a13);
+                a23 = Vector512.FusedMultiplyAdd(v2, u, a23); a33 = Vector512.FusedMultiplyAdd(v3, u, a33);
+            }
+        }
+        Sum4(a00, a10, a20, a30).Store(y);
+        if (T > 1) Sum4(a01, a11, a21, a31).Store(y + yStride);
+        if (T > 2) Sum4(a02, a12, a22, a32).Store(y + 2 * yStride);
+        if (T > 3) Sum4(a03, a13, a23, a33).Store(y + 3 * yStride);
+    }
+
+    /// <summary>[Σ a, Σ b, Σ c, Σ d] with horizontal adds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Sum4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
+    {
+        Vector256<float> a2 = a.GetLower() + a.GetUpper();
+        Vector256<float> b2 = b.GetLower() + b.GetUpper();
+        Vector256<float> c2 = c.GetLower() + c.GetUpper();
+        Vector256<float> d2 = d.GetLower() + d.GetUpper();
+        Vector256<float> ab = Avx.HorizontalAdd(a2, b2);
+        Vector256<float> cd = Avx.HorizontalAdd(c2, d2);
+        Vector256<float> abcd = Avx.HorizontalAdd(ab, cd);
+        return abcd.GetLower() + abcd.GetUpper();
+    }
+
+    /// <summary>One weight row · one token row. Needs n ≥ 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Dot<TL>(byte* w, float* x, int n) where TL : struct, IWeightLoader
+    {
+        Vector512<float> acc = default;
+        nint i = 0;
+        nint full = n & ~15;
+        for (; i < full; i += 16) acc = Vector512.FusedMultiplyAdd(TL.Load16(w, i), Vector512.Load(x + i), acc);
+        if (full != n) acc = Vector512.FusedMultiplyAdd(TL.Load16(w, n - 16), Vector512.Load(x + n - 16) & TailMask(n), acc);
+        return Vector512.Sum(acc);
+    }
+
+    // ---------------------------------------------------------------- float weights, portable
+
+    private void RowsPortable(int start, int end)
+    {
         int n = _in;
         float[] scratch = t_rowScratch is { } s && s.Length >= n ? s : (t_rowScratch = new float[n]);
         for (int o = start; o < end; o++)
         {
-            ReadOnlySpan<float> w = WeightRow(o, n, scratch);
-            for (int r = 0; r < _rows; r++)
+            byte* row = _w + o * _rowBytes;
+            ReadOnlySpan<float> w;
+            switch (_dtype)
             {
-                _y[(long)r * _out + o] = TensorPrimitives.Dot(new ReadOnlySpan<float>(_x + (long)r * n, n), w);
+                case DType.F32:
+                    w = new ReadOnlySpan<float>(row, n);
+                    break;
+                case DType.BF16:
+                    WideningKernels.BF16ToF32(new ReadOnlySpan<ushort>(row, n), scratch);
+                    w = scratch.AsSpan(0, n);
+                    break;
+                default:
+                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(row, n), scratch);
+                    w = scratch.AsSpan(0, n);
+                    break;
             }
+            for (int t = 0; t < _rows; t++)
+                _y[(long)t * _out + o] = TensorPrimitives.Dot(new ReadOnlySpan<float>(_x + (long)t * n, n), w);
         }
     }
 
-    private ReadOnlySpan<float> WeightRow(int o, int n, float[] scratch)
+    // ---------------------------------------------------------------- Q8_0
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void QuantizeActivations()
     {
-        switch (_dtype)
+        long bytes = (long)_rows * _in;
+        if (bytes > _qCapacity)
         {
-            case DType.F32:
-                return new ReadOnlySpan<float>((float*)_w + (long)o * n, n);
-            case DType.BF16:
-                WideningKernels.BF16ToF32(new ReadOnlySpan<ushort>((ushort*)_w + (long)o * n, n), scratch);
-                return scratch.AsSpan(0, n);
-            case DType.F16:
-                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)_w + (long)o * n, n), scratch);
-                return scratch.AsSpan(0, n);
-            default:
-                throw new NotSupportedException($"matmul on {_dtype} weights is not supported by the CPU backend yet");
+            NativeMemory.AlignedFree(_qx);
+            NativeMemory.AlignedFree(_dx);
+            _qCapacity = Math.Max(bytes, 4096);
+            _qx = (sbyte*)NativeMemory.AlignedAlloc((nuint)_qCapacity, 64);
+            _dx = (float*)NativeMemory.AlignedAlloc((nuint)(_qCapacity / DTypeInfo.Q8BlockSize * sizeof(float)), 64);
         }
+        int blocks = _in / DTypeInfo.Q8BlockSize;
+        bool simd = !_forceScalar && Avx512F.IsSupported;
+        for (int t = 0; t < _rows; t++)
+        {
+            if (simd) Q8Activations.QuantizeRowAvx512(_x + (long)t * _in, blocks, _qx + (long)t * _in, _dx + (long)t * blocks);
+            else Q8Activations.QuantizeRowScalar(_x + (long)t * _in, blocks, _qx + (long)t * _in, _dx + (long)t * blocks);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void RowsQ8<TD>(int start, int end) where TD : struct, IInt8Dot
+    {
+        int n = _in;
+        int blocks = n / DTypeInfo.Q8BlockSize;
+        int outCols = _out;
+        nint rowBytes = (nint)_rowBytes;
+        int o = start;
+        for (; o + 4 <= end; o += 4)
+        {
+            byte* w = _w + o * _rowBytes;
+            int t = 0;
+            for (; t + 4 <= _rows; t += 4) TileQ8<Four, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols);
+            switch (_rows - t)
+            {
+                case 3: TileQ8<Three, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
+                case 2: TileQ8<Two, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
+                case 1: TileQ8<One, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
+            }
+        }
+        for (; o < end; o++)
+        {
+            byte* w = _w + o * _rowBytes;
+            for (int t = 0; t < _rows; t++)
+                _y[(long)t * outCols + o] = DotQ8<TD>(w, _qx + (long)t * n, _dx + (long)t * blocks, blocks);
+        }
+    }
+
+    /// <summary>4 Q8_0 weight rows × T quantized token rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TileQ8<TT, TD>(byte* w, nint rowBytes, sbyte* qx, float* dx, int blocks, float* y, int yStride)
+        where TT : struct, ITokenCount where TD : struct, IInt8Dot
+    {
+        int T = TT.Count;
+        int n = blocks * DTypeInfo.Q8BlockSize;
+        byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
+        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector256<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        Vector256<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        // Q8_0 rows are short (34 bytes per 32 values), too short for the hardware prefetcher to ramp up per
+        // row: fetch the next 4-row block (contiguous, 4 · 34 bytes per block step) while this one is used.
+        byte* next = w + 4 * rowBytes;
+        for (int b = 0; b < blocks; b++)
+        {
+            nint off = b * Q8Format.BlockBytes;
+            byte* ahead = next + 4 * off;
+            Sse.Prefetch0(ahead);
+            Sse.Prefetch0(ahead + 64);
+            Sse.Prefetch0(ahead + 128);
+            Vector256<sbyte> x0 = Vector256.Load(qx + b * 32);
+            Vector256<sbyte> x1 = T > 1 ? Vector256.Load(qx + n + b * 32) : default;
+            Vector256<sbyte> x2 = T > 2 ? Vector256.Load(qx + 2 * n + b * 32) : default;
+            Vector256<sbyte> x3 = T > 3 ? Vector256.Load(qx + 3 * n + b * 32) : default;
+            Vector256<float> d0 = Vector256.Create(dx[b]);
+            Vector256<float> d1 = T > 1 ? Vector256.Create(dx[blocks + b]) : default;
+            Vector256<float> d2 = T > 2 ? Vector256.Create(dx[2 * blocks + b]) : default;
+            Vector256<float> d3 = T > 3 ? Vector256.Create(dx[3 * blocks + b]) : default;
+
+            {
+                byte* block = w0 + off;
+                Vector256<float> dw = Vector256.Create(HalfTable.Values[*(ushort*)block]);
+                Vector256<sbyte> q = Vector256.Load((sbyte*)(block + 2));
+                Vector256<byte> absW = Avx2.Abs(q);
+                a00 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x0, q))) * d0, dw, a00);
+                if (T > 1) a01 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x1, q))) * d1, dw, a01);
+                if (T > 2) a02 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x2, q))) * d2, dw, a02);
+                if (T > 3) a03 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x3, q))) * d3, dw, a03);
+            }
+            {
+                byte* block = w1 + off;
+                Vector256<float> dw = Vector256.Create(HalfTable.Values[*(ushort*)block]);
+                Vector256<sbyte> q = Vector256.Load((sbyte*)(block + 2));
+                Vector256<byte> absW = Avx2.Abs(q);
+                a10 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x0, q))) * d0, dw, a10);
+                if (T > 1) a11 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x1, q))) * d1, dw, a11);
+                if (T > 2) a12 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x2, q))) * d2, dw, a12);
+                if (T > 3) a13 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x3, q))) * d3, dw, a13);
+            }
+            {
+                byte* block = w2 + off;
+                Vector256<float> dw = Vector256.Create(HalfTable.Values[*(ushort*)block]);
+                Vector256<sbyte> q = Vector256.Load((sbyte*)(block + 2));
+                Vector256<byte> absW = Avx2.Abs(q);
+                a20 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x0, q))) * d0, dw, a20);
+                if (T > 1) a21 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x1, q))) * d1, dw, a21);
+                if (T > 2) a22 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x2, q))) * d2, dw, a22);
+                if (T > 3) a23 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x3, q))) * d3, dw, a23);
+            }
+            {
+                byte* block = w3 + off;
+                Vector256<float> dw = Vector256.Create(HalfTable.Values[*(ushort*)block]);
+                Vector256<sbyte> q = Vector256.Load((sbyte*)(block + 2));
+                Vector256<byte> absW = Avx2.Abs(q);
+                a30 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x0, q))) * d0, dw, a30);
+                if (T > 1) a31 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x1, q))) * d1, dw, a31);
+                if (T > 2) a32 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x2, q))) * d2, dw, a32);
+                if (T > 3) a33 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(TD.Dot(absW, Avx2.Sign(x3, q))) * d3, dw, a33);
+            }
+        }
+        Sum4(a00, a10, a20, a30).Store(y);
+        if (T > 1) Sum4(a01, a11, a21, a31).Store(y + yStride);
+        if (T > 2) Sum4(a02, a12, a22, a32).Store(y + 2 * yStride);
+        if (T > 3) Sum4(a03, a13, a23, a33).Store(y + 3 * yStride);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Sum4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d)
+    {
+        Vector256<float> ab = Avx.HorizontalAdd(a, b);
+        Vector256<float> cd = Avx.HorizontalAdd(c, d);
+        Vector256<float> abcd = Avx.HorizontalAdd(ab, cd);
+        return abcd.GetLower() + abcd.GetUpper();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotQ8<TD>(byte* w, sbyte* qx, float* dx, int blocks) where TD : struct, IInt8Dot
+    {
+        Vector256<float> acc = default;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = w + b * Q8Format.BlockBytes;
+            Vector256<sbyte> q = Vector256.Load((sbyte*)(block + 2));
+            Vector256<int> p = TD.Dot(Avx2.Abs(q), Avx2.Sign(Vector256.Load(qx + b * 32), q));
+            acc = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(HalfTable.Values[*(ushort*)block] * dx[b]), acc);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    private void RowsQ8Scalar(int start, int end)
+    {
+        int n = _in;
+        int blocks = n / DTypeInfo.Q8BlockSize;
+        for (int o = start; o < end; o++)
+        {
+            byte* w = _w + o * _rowBytes;
+            for (int t = 0; t < _rows; t++)
+                _y[(long)t * _out + o] = Q8Activations.DotScalar(w, _qx + (long)t * n, _dx + (long)t * blocks, blocks);
+        }
+    }
+
+    public void Dispose()
+    {
+        NativeMemory.AlignedFree(_qx);
+        NativeMemory.AlignedFree(_dx);
+        _qx = null;
+        _dx = null;
+        _qCapacity = 0;
+    }
+}
+
+/// <summary>Every half bit pattern widened to float (256 KiB, built once): a Q8_0 scale costs one load,
+/// and the few distinct scales of a model stay in L1.</summary>
+internal static unsafe class HalfTable
+{
+    public static readonly float* Values = Build();
+
+    private static float* Build()
+    {
+        var table = (float*)NativeMemory.AlignedAlloc(65536 * sizeof(float), 64);
+        for (int i = 0; i < 65536; i++) table[i] = FloatConversion.F16ToFloat((ushort)i);
+        return table;
+    }
+}
+
+/// <summary>Σ over 32 bytes of |w|·sign(x, w) = Σ w·x in 8 int32 lanes; one implementation per instruction
+/// set, chosen once per call so the kernel loop has no branch.</summary>
+internal interface IInt8Dot
+{
+    static abstract Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX);
+}
+
+/// <summary>AvxVnni vpdpbusd.</summary>
+internal readonly struct VnniDot : IInt8Dot
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX) =>
+        AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, absW, signedX);
+}
+
+/// <summary>Avx2 vpmaddubsw + vpmaddwd. |w| ≤ 128 and |x| ≤ 127: a pair sum saturates int16 only for two
+/// −128 weights, which quantization (±127) never produces.</summary>
+internal readonly struct Avx2Dot : IInt8Dot
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(absW, signedX), Vector256.Create((short)1));
+}
+
+/// <summary>A token-tile height known to the JIT, so one kernel body compiles to 1-, 2-, 3- and 4-row variants.</summary>
+internal interface ITokenCount
+{
+    static abstract int Count { get; }
+}
+
+internal readonly struct One : ITokenCount { public static int Count => 1; }
+internal readonly struct Two : ITokenCount { public static int Count => 2; }
+internal readonly struct Three : ITokenCount { public static int Count => 3; }
+internal readonly struct Four : ITokenCount { public static int Count => 4; }
+
+/// <summary>On-the-fly Q8 quantization of F32 activations: per block of 32, scale d = max|x| / 127 (kept
+/// as F32) and q = round-half-even(x / d) as int8; the SIMD and scalar versions give identical bytes.</summary>
+internal static unsafe class Q8Activations
+{
+    public static void QuantizeRowScalar(float* x, int blocks, sbyte* q, float* d)
+    {
+        for (int b = 0; b < blocks; b++)
+        {
+            float* v = x + b * 32;
+            float amax = 0;
+            for (int i = 0; i < 32; i++) amax = MathF.Max(amax, MathF.Abs(v[i]));
+            float scale = amax / 127f;
+            float inv = scale == 0 ? 0 : 1f / scale;
+            d[b] = scale;
+            for (int i = 0; i < 32; i++) q[b * 32 + i] = (sbyte)Math.Clamp((int)MathF.Round(v[i] * inv), -127, 127);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void QuantizeRowAvx512(float* x, int blocks, sbyte* q, float* d)
+    {
+        for (int b = 0; b < blocks; b++)
+        {
+            Vector512<float> lo = Vector512.Load(x + b * 32);
+            Vector512<float> hi = Vector512.Load(x + b * 32 + 16);
+            float amax = MaxLanes(Vector512.MaxNative(Vector512.Abs(lo), Vector512.Abs(hi)));
+            float scale = amax / 127f;
+            float inv = scale == 0 ? 0 : 1f / scale;
+            d[b] = scale;
+            Vector512<float> iv = Vector512.Create(inv);
+            // vcvtps2dq rounds half to even, as MathF.Round; vpmovsdb saturates (values are within ±127).
+            Vector128<sbyte> qlo = Avx512F.ConvertToVector128SByteWithSaturation(Avx512F.ConvertToVector512Int32(lo * iv));
+            Vector128<sbyte> qhi = Avx512F.ConvertToVector128SByteWithSaturation(Avx512F.ConvertToVector512Int32(hi * iv));
+            qlo.Store(q + b * 32);
+            qhi.Store(q + b * 32 + 16);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float MaxLanes(Vector512<float> v)
+    {
+        Vector256<float> a = Vector256.MaxNative(v.GetLower(), v.GetUpper());
+        Vector128<float> b = Vector128.MaxNative(a.GetLower(), a.GetUpper());
+        b = Vector128.MaxNative(b, Vector128.Shuffle(b, Vector128.Create(2, 3, 0, 1)));
+        b = Vector128.MaxNative(b, Vector128.Shuffle(b, Vector128.Create(1, 0, 3, 2)));
+        return b.ToScalar();
+    }
+
+    /// <summary>Σ_blocks d_w · d_x · Σ q_w · q_x for one Q8_0 weight row and one quantized activation row.</summary>
+    public static float DotScalar(byte* w, sbyte* qx, float* dx, int blocks)
+    {
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = w + b * Q8Format.BlockBytes;
+            sbyte* q = (sbyte*)(block + 2);
+            int s = 0;
+            for (int i = 0; i < 32; i++) s += q[i] * qx[b * 32 + i];
+            sum += FloatConversion.F16ToFloat(*(ushort*)block) * dx[b] * s;
+        }
+        return sum;
     }
 }
