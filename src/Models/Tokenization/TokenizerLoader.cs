@@ -1,0 +1,59 @@
+using System.Text.Json;
+
+namespace SpecCore.Models.Tokenization;
+
+/// <summary>Loads the tokenizer of a model folder in Hugging Face layout.</summary>
+public static class TokenizerLoader
+{
+    /// <summary>
+    /// Loads <c>tokenizer.json</c> (byte-level BPE) if present, else <c>tokenizer.model</c> (SentencePiece),
+    /// with BOS/EOS and <c>add_bos_token</c> from <c>tokenizer_config.json</c> when that file exists.
+    /// A SentencePiece-style <c>tokenizer.json</c> (no ByteLevel pre-tokenizer) is skipped in favour of
+    /// <c>tokenizer.model</c> when both exist.
+    /// </summary>
+    /// <param name="modelDirectory">The model folder.</param>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="FileNotFoundException">Neither tokenizer file exists.</exception>
+    /// <exception cref="InvalidDataException">A tokenizer file is malformed or of an unsupported kind.</exception>
+    public static ITextTokenizer Load(string modelDirectory)
+    {
+        if (!Directory.Exists(modelDirectory))
+            throw new DirectoryNotFoundException($"model folder not found: {modelDirectory}");
+        string jsonPath = Path.Combine(modelDirectory, "tokenizer.json");
+        string modelPath = Path.Combine(modelDirectory, "tokenizer.model");
+        TokenizerConfig? config = TokenizerConfig.TryLoad(Path.Combine(modelDirectory, "tokenizer_config.json"));
+
+        if (File.Exists(jsonPath))
+        {
+            byte[] json = File.ReadAllBytes(jsonPath);
+            if (!File.Exists(modelPath) || IsByteLevel(json))
+                return ByteLevelBpeTokenizer.FromJson(json, jsonPath, config);
+        }
+        if (File.Exists(modelPath)) return SentencePieceTokenizer.Load(modelPath, config);
+        throw new FileNotFoundException($"no tokenizer in {modelDirectory}: expected tokenizer.json or tokenizer.model", jsonPath);
+    }
+
+    /// <summary>Whether a tokenizer.json declares a ByteLevel pre-tokenizer (directly or inside a Sequence).</summary>
+    private static bool IsByteLevel(byte[] json)
+    {
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 256 });
+            return doc.RootElement.ValueKind == JsonValueKind.Object
+                && doc.RootElement.TryGetProperty("pre_tokenizer", out JsonElement pre) && ContainsByteLevel(pre);
+        }
+        catch (JsonException)
+        {
+            return true; // let the tokenizer.json loader report the problem
+        }
+    }
+
+    private static bool ContainsByteLevel(JsonElement element)
+    {
+        if (element.ValueKind != JsonValueKind.Object) return false;
+        if (element.TryGetProperty("type", out JsonElement type) && type.ValueKind == JsonValueKind.String && type.GetString() == "ByteLevel")
+            return true;
+        return element.TryGetProperty("pretokenizers", out JsonElement list) && list.ValueKind == JsonValueKind.Array
+            && list.EnumerateArray().Any(ContainsByteLevel);
+    }
+}
