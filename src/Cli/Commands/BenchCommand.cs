@@ -1,0 +1,152 @@
+using System.CommandLine;
+using System.Globalization;
+using SpecCore.Kernels;
+using SpecCore.Kernels.Cpu;
+using SpecCore.Models;
+using SpecCore.Models.Registry;
+using SpecCore.Models.Tokenization;
+using SpecCore.Speculation.Benchmarking;
+using SpecCore.Speculation.Drafters;
+using SpecCore.Kernels.Sampling;
+using SpecCore.Tensors;
+
+namespace SpecCore.Cli.Commands;
+
+/// <summary><c>speccore bench</c>: time prefill, decode and verification passes, and speculative decoding.</summary>
+public static class BenchCommand
+{
+    /// <summary>Prompts of the real-pair speculative benchmark (TinyStories style, like the shared models' training text).</summary>
+    public static readonly string[] BenchPrompts =
+    {
+        "Once upon a time",
+        "Lily and Tom went to the park. They saw",
+        "The little dog was sad because",
+        "One day, a big bear found a honey pot.",
+        "Tim liked to play with his red car. One day",
+        "There was a girl named Sue. She loved to",
+    };
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model", "-m") { Description = "Model folder or registry name to time." };
+        var synthetic = new Option<string?>("--synthetic") { Description = $"Time a seeded random-weight model of a known shape instead: {string.Join(", ", ModelPresets.Names)}." };
+        var draft = new Option<string?>("--draft") { Description = "Draft model (folder or registry name) for the speculative benchmark." };
+        var draftSynthetic = new Option<string?>("--draft-synthetic") { Description = "Random-weight draft of a preset shape (use with --accept)." };
+        var lookup = new Option<bool>("--lookup") { Description = "Also benchmark the prompt-lookup drafter (real models)." };
+        var accept = new Option<string?>("--accept") { Description = "Simulated acceptance rates, e.g. 0.6,0.8,0.9: each draft token is replaced by the target's own greedy token with that probability." };
+        var specK = new Option<string>("--spec-k") { Description = "Draft lengths to benchmark, e.g. 1,2,4,8,auto.", DefaultValueFactory = _ => "1,2,3,4,5,6,7,8,auto" };
+        var tokens = new Option<int>("--tokens") { Description = "Tokens to decode per run.", DefaultValueFactory = _ => 128 };
+        var verify = new Option<string>("--verify") { Description = "Verification batch sizes k to time.", DefaultValueFactory = _ => "1,2,4,8,16" };
+        var device = CommonOptions.Device();
+        var threads = CommonOptions.Threads();
+        var dtype = CommonOptions.DType();
+        var command = new Command("bench", "Time a model: prefill of an 8-token prompt, 128 decoded tokens (forward pass plus sampling, no detokenising), " +
+            "verification passes of k tokens, and with a draft, speculative decoding against plain decoding in the same run.")
+        {
+            model, synthetic, draft, draftSynthetic, lookup, accept, specK, tokens, verify, device, threads, dtype,
+        };
+        command.SetAction(parse =>
+        {
+            string? modelName = parse.GetValue(model);
+            string? preset = parse.GetValue(synthetic);
+            if ((modelName == null) == (preset == null)) throw new ArgumentException("give exactly one of --model or --synthetic");
+            int n = parse.GetValue(tokens);
+            if (n < 1) throw new ArgumentException("--tokens must be at least 1");
+            var weightType = CommonOptions.ParseDType(parse.GetValue(dtype));
+            var registry = ModelRegistry.Load();
+            using IBackend backend = BackendFactory.Create(parse.GetValue(device)!, CommonOptions.ValidateThreads(parse.GetValue(threads)), Console.Error.WriteLine);
+            Console.Error.WriteLine(preset != null ? $"building synthetic {preset}..." : $"loading {modelName}...");
+            string? targetDir = modelName != null ? registry.Resolve(modelName) : null;
+            using var target = targetDir != null ? LoadedModel.Load(targetDir, backend, weightType) : LoadedModel.Synthetic(preset!, backend, weightType);
+            var c = CultureInfo.InvariantCulture;
+            Console.WriteLine(string.Format(c, "model {0}: {1:F1} M weights streamed per token ({2:F1} MB, {3}), backend {4}",
+                target.Name, target.Model.StreamedWeightElements / 1e6, target.Model.StreamedWeightBytes / 1e6, target.Model.WeightType.Name(), backend.Description));
+
+            double? bandwidth = null;
+            if (backend is CpuBackend cpu)
+            {
+                bandwidth = MemoryBandwidth.MeasureReadGBps(cpu.Threads);
+                Console.WriteLine(string.Format(c, "memory read bandwidth ({0} threads, 1 GiB, best of 5): {1:F1} GB/s", cpu.Threads, bandwidth));
+            }
+
+            Console.WriteLine($"{"phase",-10} {"tokens/s",12} {"ms/pass",10} {"GB/s",8} {"GFLOP/s",9} {"of bw",7}");
+            var (prefill, decode) = DecodeBenchmark.PrefillAndDecode(target.Model, 8, n);
+            var phases = new List<PhaseTiming> { prefill, decode };
+            foreach (int k in ParseInts(parse.GetValue(verify)!, "--verify"))
+                if (k + 33 < target.Config.MaxPositions) phases.Add(DecodeBenchmark.Verify(target.Model, k));
+            foreach (var p in phases)
+            {
+                string share = bandwidth is double bw ? (p.WeightGBps / bw).ToString("P0", c) : "-";
+                Console.WriteLine(string.Format(c, "{0,-10} {1,12:F1} {2,10:F3} {3,8:F1} {4,9:F1} {5,7}", p.Phase, p.TokensPerSecond, p.SecondsPerPass * 1e3, p.WeightGBps, p.GFlops, share));
+            }
+            Console.WriteLine(string.Format(c, "verify-k cost relative to one decode step: {0}",
+                string.Join(", ", phases.Where(p => p.Phase.StartsWith("verify-")).Select(p => $"{p.Phase} {p.SecondsPerPass / decode.SecondsPerPass:F2}x"))));
+
+            string[] ks = parse.GetValue(specK)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (string k in ks) Speculation.Generation.DraftLengthPolicy.Parse(k);
+            string? draftName = parse.GetValue(draft);
+            string? draftPreset = parse.GetValue(draftSynthetic);
+            string? acceptText = parse.GetValue(accept);
+            if (draftName != null && draftPreset != null) throw new ArgumentException("give either --draft or --draft-synthetic, not both");
+            if (draftName == null && draftPreset == null && !parse.GetValue(lookup)) return 0;
+
+            using LoadedModel? draftModel = draftName != null ? LoadedModel.Load(registry.Resolve(draftName), backend, weightType)
+                : draftPreset != null ? LoadedModel.Synthetic(draftPreset, backend, weightType, seed: 99) : null;
+            List<SpeculativeRow> rows;
+            if (acceptText != null)
+            {
+                if (draftModel == null) throw new ArgumentException("--accept needs --draft or --draft-synthetic");
+                double[] alphas = acceptText.Split(',').Select(a => double.TryParse(a, NumberStyles.Float, c, out double v) && v >= 0 && v <= 1 ? v
+                    : throw new ArgumentException($"--accept values must be numbers in [0, 1], got '{a}'")).ToArray();
+                Console.WriteLine(string.Format(c, "draft {0}: {1:F1} MB per token ({2:P1} of the target's bytes)", draftModel.Name,
+                    draftModel.Model.StreamedWeightBytes / 1e6, (double)draftModel.Model.StreamedWeightBytes / target.Model.StreamedWeightBytes));
+                rows = SpeculativeBenchmark.Synthetic(target.Model, draftModel.Model, alphas, ks, n, s => Console.Error.WriteLine($"  {s}"));
+            }
+            else
+            {
+                if (targetDir == null) throw new ArgumentException("a synthetic target needs --accept (random models never agree with a real draft)");
+                ITextTokenizer tokenizer = TokenizerLoader.Load(targetDir);
+                var prompts = BenchPrompts.Select(p => tokenizer.Encode(p, addSpecialTokens: true)).ToList();
+                int capacity = Math.Min(target.Config.MaxPositions, draftModel?.Config.MaxPositions ?? int.MaxValue);
+                int newTokens = Math.Min(n, capacity - prompts.Max(p => p.Length) - 1);
+                Console.Error.WriteLine("  plain greedy baseline");
+                var (expected, plainTps) = SpeculativeBenchmark.Plain(target.Model, prompts, newTokens);
+                Console.WriteLine(string.Format(c, "plain greedy: {0:F1} tok/s over {1} prompts × {2} tokens", plainTps, prompts.Count, newTokens));
+                rows = new List<SpeculativeRow>();
+                foreach (string k in ks)
+                {
+                    if (draftModel != null)
+                    {
+                        Console.Error.WriteLine($"  draft {draftModel.Name} k={k}");
+                        rows.Add(SpeculativeBenchmark.Run(target.Model, () => new DraftModelDrafter(draftModel.Model, SamplingOptions.Greedy, draftModel.Name), k, prompts, newTokens, expected, plainTps));
+                    }
+                    if (parse.GetValue(lookup))
+                    {
+                        Console.Error.WriteLine($"  lookup k={k}");
+                        rows.Add(SpeculativeBenchmark.Run(target.Model, () => new PromptLookupDrafter(target.Config.VocabSize), k, prompts, newTokens, expected, plainTps));
+                    }
+                }
+            }
+            PrintRows(rows);
+            return rows.All(r => r.OutputMatches) ? 0 : 1;
+        });
+        return command;
+    }
+
+    private static void PrintRows(List<SpeculativeRow> rows)
+    {
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine($"{"drafter",-24} {"k",5} {"accept",7} {"tok/round",9} {"mean k",7} {"tok/s",9} {"speed-up",9} {"predicted",9} {"same",5}");
+        foreach (var r in rows)
+        {
+            Console.WriteLine(string.Format(c, "{0,-24} {1,5} {2,7:P1} {3,9:F2} {4,7:F2} {5,9:F1} {6,8:F2}x {7,9} {8,5}",
+                r.Drafter, r.DraftLength, r.AcceptanceRate, r.TokensPerRound, r.MeanK, r.TokensPerSecond, r.SpeedUp,
+                r.PredictedSpeedUp is double p ? p.ToString("F2", c) + "x" : "-", r.OutputMatches ? "yes" : "NO"));
+        }
+    }
+
+    private static int[] ParseInts(string text, string option) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => int.TryParse(s, out int v) && v >= 1 && v <= 64 ? v : throw new ArgumentException($"{option} takes numbers from 1 to 64, got '{s}'")).ToArray();
+}

@@ -1,0 +1,131 @@
+using System.CommandLine;
+using System.Globalization;
+using SpecCore.Kernels;
+using SpecCore.Kernels.Sampling;
+using SpecCore.Models;
+using SpecCore.Models.Registry;
+using SpecCore.Models.Tokenization;
+using SpecCore.Speculation.Drafters;
+using SpecCore.Speculation.Generation;
+using SpecCore.Tensors;
+
+namespace SpecCore.Cli.Commands;
+
+/// <summary><c>speccore generate</c>: stream a continuation of a prompt, optionally with speculative decoding.</summary>
+public static class GenerateCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Target model: a Hugging Face model folder (config.json, model.safetensors, tokenizer) or a name from models.json.", Required = true };
+        var prompt = new Option<string>("--prompt", "-p") { Description = "Text to continue (BOS is added as the model expects).", DefaultValueFactory = _ => "" };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens to generate.", DefaultValueFactory = _ => 128 };
+        var temperature = new Option<float>("--temperature", "-t") { Description = "Sampling temperature; 0 is greedy (the default).", DefaultValueFactory = _ => 0f };
+        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling: keep the most likely tokens up to this total probability (1 = off).", DefaultValueFactory = _ => 1f };
+        var topK = new Option<int>("--top-k") { Description = "Keep only the K most likely tokens (0 = off).", DefaultValueFactory = _ => 0 };
+        var seed = new Option<ulong>("--seed") { Description = "Random seed; the same seed reproduces the same text.", DefaultValueFactory = _ => 42UL };
+        var draft = new Option<string?>("--draft") { Description = "Draft model (folder or registry name) sharing the target's tokenizer: enables speculative decoding." };
+        var drafter = new Option<string?>("--drafter") { Description = "Drafter without a model: 'lookup' (prompt lookup / n-gram matching)." };
+        var specK = new Option<string>("--spec-k") { Description = "Draft tokens per round: a number (1-64) or 'auto' (chosen each round from measured costs and acceptance).", DefaultValueFactory = _ => "4" };
+        var compare = new Option<bool>("--compare") { Description = "Also run plain decoding with the same prompt and seed, check greedy outputs match, and print the speed-up." };
+        var noStop = new Option<bool>("--ignore-eos") { Description = "Keep generating past the end-of-sequence token." };
+        var device = CommonOptions.Device();
+        var threads = CommonOptions.Threads();
+        var dtype = CommonOptions.DType();
+
+        var command = new Command("generate", "Generate text from a prompt, streaming it to stdout; timings and speculation statistics go to stderr.")
+        {
+            model, prompt, maxTokens, temperature, topP, topK, seed, draft, drafter, specK, compare, noStop, device, threads, dtype,
+        };
+        command.SetAction(parse =>
+        {
+            var sampling = new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed));
+            sampling.Validate();
+            int n = parse.GetValue(maxTokens);
+            if (n < 0) throw new ArgumentException($"--max-tokens must be ≥ 0, got {n}");
+            string? draftName = parse.GetValue(draft);
+            string? drafterName = parse.GetValue(drafter);
+            if (draftName != null && drafterName != null) throw new ArgumentException("give either --draft (a model) or --drafter lookup, not both");
+            if (drafterName != null && !drafterName.Equals("lookup", StringComparison.OrdinalIgnoreCase))
+                throw new ArgumentException($"unknown --drafter '{drafterName}' (expected: lookup)");
+            DraftLengthPolicy policy = DraftLengthPolicy.Parse(parse.GetValue(specK)!);
+
+            var registry = ModelRegistry.Load();
+            using IBackend backend = BackendFactory.Create(parse.GetValue(device)!, CommonOptions.ValidateThreads(parse.GetValue(threads)), Console.Error.WriteLine);
+            var weightType = CommonOptions.ParseDType(parse.GetValue(dtype));
+
+            string targetDir = registry.Resolve(parse.GetValue(model)!);
+            using var target = LoadedModel.Load(targetDir, backend, weightType);
+            ITextTokenizer tokenizer = TokenizerLoader.Load(targetDir);
+            using LoadedModel? draftModel = draftName != null ? LoadedModel.Load(registry.Resolve(draftName), backend, weightType) : null;
+            Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture, "loaded {0} ({1} layers, dim {2}, {3}) in {4:F2} s on {5}",
+                target.Name, target.Config.Layers, target.Config.HiddenSize, target.Model.WeightType.Name(), target.LoadSeconds, backend.Description));
+            if (draftModel != null)
+                Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture, "draft {0} ({1} layers, dim {2}) in {3:F2} s", draftModel.Name, draftModel.Config.Layers, draftModel.Config.HiddenSize, draftModel.LoadSeconds));
+
+            int[] promptIds = tokenizer.Encode(parse.GetValue(prompt)!, addSpecialTokens: true);
+            if (promptIds.Length == 0 && target.Config.BosId is int bos) promptIds = new[] { bos };
+            var options = new GenerationOptions
+            {
+                MaxNewTokens = n,
+                Sampling = sampling,
+                StopTokens = parse.GetValue(noStop) ? Array.Empty<int>() : StopTokens(target.Config, tokenizer),
+                DraftLength = policy,
+            };
+
+            IDrafter? MakeDrafter() => draftModel != null
+                ? new DraftModelDrafter(draftModel.Model, sampling, draftModel.Name)
+                : drafterName != null ? new PromptLookupDrafter(target.Config.VocabSize) : null;
+
+            using IDrafter? active = MakeDrafter();
+            using var generator = new Generator(target.Model, active);
+            var decoder = tokenizer.CreateStreamingDecoder();
+            var stdout = Console.Out;
+            var (tokens, stats) = generator.Generate(promptIds, options, id =>
+            {
+                stdout.Write(decoder.Append(id));
+                stdout.Flush();
+            });
+            stdout.Write(decoder.Flush());
+            stdout.WriteLine();
+            PrintStats(stats);
+
+            if (parse.GetValue(compare))
+            {
+                if (active == null) throw new ArgumentException("--compare needs --draft or --drafter: it compares speculative with plain decoding");
+                using var plain = new Generator(target.Model);
+                var (plainTokens, plainStats) = plain.Generate(promptIds, options);
+                Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture, "plain: {0:F1} tok/s; speculative: {1:F1} tok/s; speed-up {2:F2}x",
+                    plainStats.DecodeTokensPerSecond, stats.DecodeTokensPerSecond, stats.DecodeTokensPerSecond / plainStats.DecodeTokensPerSecond));
+                if (sampling.IsGreedy)
+                {
+                    bool same = plainTokens.AsSpan().SequenceEqual(tokens);
+                    Console.Error.WriteLine(same ? "outputs identical: yes" : "outputs identical: NO — speculative output differs from plain greedy decoding");
+                    if (!same) return 1;
+                }
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private static IReadOnlyList<int> StopTokens(ModelConfig config, ITextTokenizer tokenizer)
+    {
+        var stops = new HashSet<int>(config.EosIds);
+        foreach (int id in tokenizer.EosIds) stops.Add(id);
+        return stops.ToArray();
+    }
+
+    internal static void PrintStats(GenerationStats s)
+    {
+        var c = CultureInfo.InvariantCulture;
+        Console.Error.WriteLine(string.Format(c, "prompt {0} tokens: {1:F1} tok/s; generated {2} tokens: {3:F1} tok/s; stop: {4}",
+            s.PromptTokens, s.PrefillTokensPerSecond, s.GeneratedTokens, s.DecodeTokensPerSecond, s.StopReason switch
+            {
+                StopReason.StopToken => "end of sequence",
+                StopReason.ContextFull => "context full",
+                _ => "max tokens",
+            }));
+        if (s.Drafter != null) Console.Error.WriteLine(s.SpeculationSummary());
+    }
+}

@@ -1,0 +1,34 @@
+using System.CommandLine;
+using SpecCore.Tensors;
+
+namespace SpecCore.Cli;
+
+/// <summary>Options shared by the commands that run a model.</summary>
+public static class CommonOptions
+{
+    /// <summary>--device.</summary>
+    public static Option<string> Device() => new("--device")
+    {
+        Description = "Where to run: auto (CUDA, then OpenCL, then CPU), cpu, cuda, opencl or ilgpu-cpu (ILGPU's CPU accelerator, for testing kernels).",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    /// <summary>--threads.</summary>
+    public static Option<int?> Threads() => new("--threads")
+    {
+        Description = "CPU threads for the CPU backend (default: all cores).",
+    };
+
+    /// <summary>--dtype.</summary>
+    public static Option<string?> DType() => new("--dtype")
+    {
+        Description = "Convert the weight matrices at load time: f32, bf16, f16 or q8_0 (default: keep the stored dtype).",
+    };
+
+    /// <summary>Parses a --dtype value; null keeps the stored dtype.</summary>
+    public static DType? ParseDType(string? text) => text == null ? null : DTypeInfo.Parse(text);
+
+    /// <summary>Validates a --threads value.</summary>
+    public static int? ValidateThreads(int? threads) =>
+        threads is < 1 ? throw new ArgumentException($"--threads must be at least 1, got {threads}") : threads;
+}
