@@ -119,12 +119,12 @@ public static class BenchCommand
                     if (draftModel != null)
                     {
                         Console.Error.WriteLine($"  draft {draftModel.Name} k={k}");
-                        rows.Add(SpeculativeBenchmark.Run(target.Model, () => new DraftModelDrafter(draftModel.Model, SamplingOptions.Greedy, draftModel.Name), k, prompts, newTokens, expected, plainTps));
+                        rows.Add(SpeculativeBenchmark.Run(target.Model, () => new DraftModelDrafter(draftModel.Model, SamplingOptions.Greedy, draftModel.Name), k, prompts, newTokens, expected));
                     }
                     if (parse.GetValue(lookup))
                     {
                         Console.Error.WriteLine($"  lookup k={k}");
-                        rows.Add(SpeculativeBenchmark.Run(target.Model, () => new PromptLookupDrafter(target.Config.VocabSize), k, prompts, newTokens, expected, plainTps));
+                        rows.Add(SpeculativeBenchmark.Run(target.Model, () => new PromptLookupDrafter(target.Config.VocabSize), k, prompts, newTokens, expected));
                     }
                 }
             }

@@ -79,8 +79,21 @@ public static class GenerateCommand
 
             using IDrafter? active = MakeDrafter();
             using var generator = new Generator(target.Model, active);
+            using var plain = parse.GetValue(compare) ? new Generator(target.Model) : null;
+            if (plain != null)
+            {
+                if (active == null) throw new ArgumentException("--compare needs --draft or --drafter: it compares speculative with plain decoding");
+                // Warm both paths up first so neither timed run pays for JIT compilation.
+                var warmup = options with { MaxNewTokens = Math.Min(16, n) };
+                plain.Generate(promptIds, warmup);
+                generator.Generate(promptIds, warmup);
+            }
+
             var decoder = tokenizer.CreateStreamingDecoder();
             var stdout = Console.Out;
+            // Echo the prompt as the model sees it, then stream the continuation after it.
+            stdout.Write(tokenizer.Decode(promptIds, skipSpecialTokens: true));
+            foreach (int id in promptIds) decoder.Append(id);
             var (tokens, stats) = generator.Generate(promptIds, options, id =>
             {
                 stdout.Write(decoder.Append(id));
@@ -90,10 +103,8 @@ public static class GenerateCommand
             stdout.WriteLine();
             PrintStats(stats);
 
-            if (parse.GetValue(compare))
+            if (plain != null)
             {
-                if (active == null) throw new ArgumentException("--compare needs --draft or --drafter: it compares speculative with plain decoding");
-                using var plain = new Generator(target.Model);
                 var (plainTokens, plainStats) = plain.Generate(promptIds, options);
                 Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture, "plain: {0:F1} tok/s; speculative: {1:F1} tok/s; speed-up {2:F2}x",
                     plainStats.DecodeTokensPerSecond, stats.DecodeTokensPerSecond, stats.DecodeTokensPerSecond / plainStats.DecodeTokensPerSecond));

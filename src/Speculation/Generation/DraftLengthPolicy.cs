@@ -16,6 +16,7 @@ public sealed class DraftLengthPolicy
     private readonly int[] _triedWindow = new int[Window];
     private readonly int[] _acceptedWindow = new int[Window];
     private int _rounds;
+    private int _choices;
 
     private DraftLengthPolicy(int fixedK, int maxK)
     {
@@ -80,6 +81,19 @@ public sealed class DraftLengthPolicy
         for (int k = 1; k <= _maxK; k *= 2)
             if (double.IsNaN(_verifySeconds[k])) return k;
         double alpha = Math.Min(Alpha, 0.995);
+        int best = BestK(alpha);
+        // Re-measure a neighbour now and then: one noisy measurement must not rule a k out for good.
+        _choices++;
+        if (_choices % 8 == 0)
+        {
+            int neighbour = (_choices / 8) % 2 == 0 ? best + 1 : best - 1;
+            if (neighbour >= 1 && neighbour <= _maxK) return neighbour;
+        }
+        return best;
+    }
+
+    private int BestK(double alpha)
+    {
         int best = 1;
         double bestRate = 0;
         for (int k = 1; k <= _maxK; k++)
@@ -114,12 +128,18 @@ public sealed class DraftLengthPolicy
         return lo >= 1 ? _verifySeconds[lo] : _verifySeconds[hi];
     }
 
-    /// <summary>Records a round: k drafted, positions tried and accepted, seconds in the drafter and in verification.</summary>
-    public void Record(int k, int tried, int accepted, double draftSeconds, double verifySeconds)
+    /// <summary>Records the acceptance of a round whose timings are not representative.</summary>
+    public void RecordAcceptance(int tried, int accepted)
     {
         int slot = _rounds++ % Window;
         _triedWindow[slot] = tried;
         _acceptedWindow[slot] = accepted;
+    }
+
+    /// <summary>Records a round: k drafted, positions tried and accepted, seconds in the drafter and in verification.</summary>
+    public void Record(int k, int tried, int accepted, double draftSeconds, double verifySeconds)
+    {
+        RecordAcceptance(tried, accepted);
         if (k < 1 || k > _maxK) return;
         const double decay = 0.8;
         double perToken = draftSeconds / k;

@@ -64,8 +64,12 @@ public sealed class GenerationStats
         var c = CultureInfo.InvariantCulture;
         double busy = DraftSeconds + VerifySeconds;
         string share = busy > 0 ? string.Format(c, "draft {0:P0} / verify {1:P0}", DraftSeconds / busy, VerifySeconds / busy) : "n/a";
+        var chosen = new List<string>();
+        for (int k = 1; k < DraftLengthHistogram.Length; k++)
+            if (DraftLengthHistogram[k] > 0) chosen.Add($"{k}×{DraftLengthHistogram[k]}");
         return string.Format(c,
-            "{0}: rounds {1}, acceptance {2:P1}, accepted/round {3:F2}, tokens/round {4:F2}, mean k {5:F2}, time {6}, {7:F1} tok/s",
-            Drafter ?? "plain", Rounds, AcceptanceRate, MeanAcceptedPerRound, TokensPerRound, MeanDraftLength, share, DecodeTokensPerSecond);
+            "{0}: rounds {1}, acceptance {2:P1}, accepted/round {3:F2}, tokens/round {4:F2}, mean k {5:F2} (k chosen: {6}), time {7}, {8:F1} tok/s",
+            Drafter ?? "plain", Rounds, AcceptanceRate, MeanAcceptedPerRound, TokensPerRound, MeanDraftLength,
+            chosen.Count > 0 ? string.Join(" ", chosen) : "none", share, DecodeTokensPerSecond);
     }
 }

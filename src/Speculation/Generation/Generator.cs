@@ -156,7 +156,9 @@ public sealed class Generator : IDisposable
                 stats.DraftLengthSum += k;
                 stats.DraftLengthHistogram[Math.Min(k, 64)]++;
                 stats.DraftSeconds += draftSeconds;
-                options.DraftLength.Record(k, tried, accepted, draftSeconds, verifySeconds);
+                // The first round's draft time includes the drafter's prefill of the prompt: not a per-step cost.
+                if (stats.Rounds > 1) options.DraftLength.Record(k, tried, accepted, draftSeconds, verifySeconds);
+                else options.DraftLength.RecordAcceptance(tried, accepted);
             }
             stats.VerifySeconds += verifySeconds;
 
