@@ -16,6 +16,7 @@ public class ReferenceTokenizerTests
     {
         ITextTokenizer tokenizer = ForReference(reference);
         var failures = new List<string>();
+        Assert.True(Cases(reference).Count() >= 20, $"{reference}: expected at least 20 reference cases");
         foreach (ReferenceCase c in Cases(reference))
         {
             int[] ids = tokenizer.Encode(c.Text, addSpecialTokens: false);

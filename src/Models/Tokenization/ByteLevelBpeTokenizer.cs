@@ -84,14 +84,29 @@ public sealed class ByteLevelBpeTokenizer : ITextTokenizer, ITokenByteSource
     /// <param name="config">Settings from <c>tokenizer_config.json</c>, if any.</param>
     public static ByteLevelBpeTokenizer FromJson(ReadOnlyMemory<byte> json, string name = "tokenizer.json", TokenizerConfig? config = null)
     {
+        using JsonDocument doc = ParseDocument(json, name);
+        return FromDocument(doc.RootElement, name, config);
+    }
+
+    /// <summary>Parses tokenizer.json, reporting bad JSON as <see cref="InvalidDataException"/>.</summary>
+    internal static JsonDocument ParseDocument(ReadOnlyMemory<byte> json, string name)
+    {
         try
         {
-            using JsonDocument doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 256 });
-            return Build(doc.RootElement, name, config);
+            return JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 256 });
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{name}: invalid JSON: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Builds the tokenizer from a parsed tokenizer.json.</summary>
+    internal static ByteLevelBpeTokenizer FromDocument(JsonElement root, string name, TokenizerConfig? config)
+    {
+        try
+        {
+            return Build(root, name, config);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or IndexOutOfRangeException or KeyNotFoundException)
         {
@@ -124,7 +139,7 @@ public sealed class ByteLevelBpeTokenizer : ITextTokenizer, ITokenByteSource
 
         // Merges: "a b" strings or [a, b] arrays; rank = position.
         JsonElement mergesJson = Json.Require(model, "merges", JsonValueKind.Array, name + " model");
-        var merges = new Dictionary<long, (int, int)>(mergesJson.GetArrayLength());
+        var merges = new Dictionary<long, (int, int)>(mergesJson.GetArrayLength(), PairKeyComparer.Instance);
         char[] buffer = new char[256];
         int rank = 0;
         foreach (JsonElement merge in mergesJson.EnumerateArray())
@@ -387,6 +402,16 @@ public sealed class ByteLevelBpeTokenizer : ITextTokenizer, ITokenByteSource
         if (count <= buffer.Length) sink.Add(buffer[..Encoding.UTF8.GetBytes(text, buffer)]);
         else sink.Add(Encoding.UTF8.GetBytes(text));
     }
+}
+
+/// <summary>Hashes a (left id, right id) pair key well; long's own hash (high ^ low) collides for small ids.</summary>
+internal sealed class PairKeyComparer : IEqualityComparer<long>
+{
+    public static readonly PairKeyComparer Instance = new();
+
+    public bool Equals(long x, long y) => x == y;
+
+    public int GetHashCode(long key) => (int)((ulong)(key * unchecked((long)0x9E3779B97F4A7C15)) >> 32);
 }
 
 /// <summary>An added token as tokenizer.json describes it.</summary>

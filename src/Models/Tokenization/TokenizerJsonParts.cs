@@ -305,8 +305,10 @@ internal abstract class PatternMatcher
         return new RegexMatcher(TextNormalizer.PatternRegex(owner, where));
     }
 
+    /// <summary>A matcher for a regex pattern: a hand-written one for the known BPE patterns, else .NET's Regex.</summary>
     public static PatternMatcher FromPattern(string pattern, string where = "pattern")
     {
+        if (KnownPatternMatcher.TryCreate(pattern) is { } known) return known;
         try
         {
             return new RegexMatcher(new Regex(pattern, RegexOptions.CultureInvariant));
@@ -317,7 +319,8 @@ internal abstract class PatternMatcher
         }
     }
 
-    private sealed class RegexMatcher(Regex regex) : PatternMatcher
+    /// <summary>.NET's Regex (UTF-16 semantics: characters outside the BMP are two surrogates).</summary>
+    internal sealed class RegexMatcher(Regex regex) : PatternMatcher
     {
         public override IEnumerable<(int Start, int Length)> Matches(string text)
         {

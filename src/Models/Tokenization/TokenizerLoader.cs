@@ -25,28 +25,17 @@ public static class TokenizerLoader
 
         if (File.Exists(jsonPath))
         {
-            byte[] json = File.ReadAllBytes(jsonPath);
-            if (!File.Exists(modelPath) || IsByteLevel(json))
-                return ByteLevelBpeTokenizer.FromJson(json, jsonPath, config);
+            using JsonDocument doc = ByteLevelBpeTokenizer.ParseDocument(File.ReadAllBytes(jsonPath), jsonPath);
+            if (!File.Exists(modelPath) || ContainsByteLevel(doc.RootElement, "pre_tokenizer"))
+                return ByteLevelBpeTokenizer.FromDocument(doc.RootElement, jsonPath, config);
         }
         if (File.Exists(modelPath)) return SentencePieceTokenizer.Load(modelPath, config);
         throw new FileNotFoundException($"no tokenizer in {modelDirectory}: expected tokenizer.json or tokenizer.model", jsonPath);
     }
 
-    /// <summary>Whether a tokenizer.json declares a ByteLevel pre-tokenizer (directly or inside a Sequence).</summary>
-    private static bool IsByteLevel(byte[] json)
-    {
-        try
-        {
-            using JsonDocument doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 256 });
-            return doc.RootElement.ValueKind == JsonValueKind.Object
-                && doc.RootElement.TryGetProperty("pre_tokenizer", out JsonElement pre) && ContainsByteLevel(pre);
-        }
-        catch (JsonException)
-        {
-            return true; // let the tokenizer.json loader report the problem
-        }
-    }
+    /// <summary>Whether a tokenizer.json pre-tokenizer is or contains (in a Sequence) a ByteLevel step.</summary>
+    private static bool ContainsByteLevel(JsonElement root, string property) =>
+        root.ValueKind == JsonValueKind.Object && root.TryGetProperty(property, out JsonElement pre) && ContainsByteLevel(pre);
 
     private static bool ContainsByteLevel(JsonElement element)
     {

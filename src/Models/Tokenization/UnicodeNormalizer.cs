@@ -15,16 +15,18 @@ internal static class UnicodeNormalizer
     private static readonly Lazy<Dictionary<long, int>> s_compositions = new(BuildCompositions);
 
     /// <summary>Canonical composition (NFC).</summary>
-    public static string ToNfc(string text) => IsTriviallyNormalized(text) ? text : Normalize(text, compose: true);
+    public static string ToNfc(string text) => AllBelow(text, 0x300) ? text : Normalize(text, compose: true);
 
     /// <summary>Canonical decomposition (NFD).</summary>
-    public static string ToNfd(string text) => IsTriviallyNormalized(text) ? text : Normalize(text, compose: false);
+    public static string ToNfd(string text) => AllBelow(text, 0xC0) ? text : Normalize(text, compose: false);
 
-    /// <summary>Text without any character at or above U+0300 is already in NFC and NFD.</summary>
-    private static bool IsTriviallyNormalized(string text)
+    /// <summary>
+    /// Quick check: text below U+0300 is in NFC (nothing there composes or is excluded), text below U+00C0 in NFD.
+    /// </summary>
+    private static bool AllBelow(string text, int limit)
     {
         foreach (char c in text)
-            if (c >= 0x300) return false;
+            if (c >= limit) return false;
         return true;
     }
 
