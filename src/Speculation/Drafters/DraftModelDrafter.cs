@@ -16,7 +16,7 @@ public sealed class DraftModelDrafter : IDrafter
     private readonly InferenceState _state;
     private readonly Sampler _sampler;
     private readonly float[] _q;          // [vocab] the draft distribution at the current position
-    private readonly List<int> _cached = new(); // tokens whose keys/values are in the draft cache, in order
+    private readonly List<int> _cached;          // tokens whose keys/values are in the draft cache, in order
     private readonly int[] _one = new int[1];
 
     /// <summary>Creates a drafter over <paramref name="model"/>, sampling with the target's
@@ -25,6 +25,7 @@ public sealed class DraftModelDrafter : IDrafter
     {
         _model = model;
         _state = model.CreateState(capacity);
+        _cached = new List<int>(_state.Cache.Capacity);
         _sampler = new Sampler(model.Config.VocabSize, options with { Seed = options.Seed ^ 0x5DEECE66DUL });
         _q = new float[model.Config.VocabSize];
         Name = name;
