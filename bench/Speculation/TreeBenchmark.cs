@@ -53,21 +53,31 @@ public static class TreeBenchmark
     /// <paramref name="modelsDirectory"/> on the CPU backend with <paramref name="threads"/> threads, Sequoia shapes from
     /// <paramref name="profilesDirectory"/>, and prints the table to <paramref name="output"/>.
     /// </summary>
+    /// <param name="modelsDirectory">The shared models folder.</param>
+    /// <param name="profilesDirectory">Folder of the acceptance profiles.</param>
+    /// <param name="threads">CPU threads.</param>
+    /// <param name="output">Where the table goes.</param>
+    /// <param name="newTokens">Tokens generated per prompt.</param>
+    /// <param name="repeats">Timed repeats per configuration (the best counts).</param>
+    /// <param name="chains">Chain lengths (default <see cref="DefaultChains"/>).</param>
+    /// <param name="trees">Tree settings (default <see cref="DefaultTrees"/>).</param>
+    /// <param name="pairs">Which pairs ("stories2M", "stories260K" as target names; default both).</param>
     public static List<TreeBenchRow> RunSharedPairs(string modelsDirectory, string profilesDirectory, int threads, TextWriter output,
-        int newTokens = 128, int repeats = 2)
+        int newTokens = 128, int repeats = 2, IReadOnlyList<int>? chains = null, IReadOnlyList<string>? trees = null, IReadOnlyList<string>? pairs = null)
     {
         var rows = new List<TreeBenchRow>();
         using var backend = new CpuBackend(threads);
         output.WriteLine($"backend: {backend.Description}");
         foreach (var (targetName, draftName) in new[] { ("stories2M", "stories260K"), ("stories260K", "tinystories-draft") })
         {
+            if (pairs != null && !pairs.Contains(targetName)) continue;
             string targetDir = Path.Combine(modelsDirectory, targetName);
             using var target = LoadedModel.Load(targetDir, backend);
             using var draft = LoadedModel.Load(Path.Combine(modelsDirectory, draftName), backend);
             var profile = AcceptanceProfile.Load(Path.Combine(profilesDirectory, AcceptanceProfile.FileName(targetName, draftName)));
             ITextTokenizer tokenizer = TokenizerLoader.Load(targetDir);
             var prompts = Prompts.Select(p => tokenizer.Encode(p, addSpecialTokens: true)).ToList();
-            rows.AddRange(Run(target.Model, draft.Model, profile, prompts, newTokens, DefaultChains, DefaultTrees,
+            rows.AddRange(Run(target.Model, draft.Model, profile, prompts, newTokens, chains ?? DefaultChains, trees ?? DefaultTrees,
                 $"{targetName}←{draftName}", s => output.WriteLine($"  {s}"), repeats));
         }
         Print(rows, output);

@@ -79,7 +79,7 @@ public class TreeSamplingLosslessnessTests
             var (tokens, stats) = generator.Generate(Prompt, options with { MaxNewTokens = 3, Sampling = sampling with { Seed = (ulong)s + 1 } });
             counts[tokens[1] * Vocab + tokens[2]]++;
             accepted += stats.AcceptedTokens;
-            rounds += stats.Rounds - 1;
+            rounds += stats.Rounds;
         }
         for (int i = 0; i < counts.Length; i++) counts[i] /= samples;
         return new Outcome(TotalVariation(counts, exact), TotalVariation(draftJoint, exact), Bound(counts.Length, samples), (double)accepted / rounds);

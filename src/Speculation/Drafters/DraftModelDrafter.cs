@@ -30,13 +30,18 @@ public sealed class DraftModelDrafter : IDrafter
     private readonly List<int> _cached = new(); // tokens whose keys/values are in cache rows [0, count), in order
     private readonly int[] _one = new int[1];
 
-    // Tree rows: after a tree round, rows [_treeBase, _treeBase + _fedCount) hold the expanded nodes, fed index = row offset.
+    // Tree rows: after a tree round, rows [_treeBase, _treeBase + _fedCount) hold expanded nodes; entry f is row
+    // _treeBase + f: first the committed path (nodes every later frontier hangs under), then the last batch.
     private int _treeBase = -1;
     private int _fedCount;
-    private readonly int[] _fedToken = new int[64];
-    private readonly int[] _fedParent = new int[64]; // fed index of the parent, -1: hangs off the sequence
+    private readonly int[] _fedToken = new int[128];
+    private readonly int[] _fedParent = new int[128]; // entry of the parent, -1: hangs off the sequence
     private readonly int[] _batchTokens = new int[64];
     private readonly int[] _batchParents = new int[64];
+    private readonly List<int> _path = new();     // pool nodes of the committed path, root side first
+    private readonly List<int> _batch = new();    // pool nodes of the last batch, in batch order
+    private readonly List<int> _ancestors = new();
+    private readonly List<int> _common = new();
     private readonly List<int> _keep = new();
 
     // The pool of candidate nodes grown in a tree round (a superset of the tree for EAGLE-2 re-ranking).
@@ -158,7 +163,7 @@ public sealed class DraftModelDrafter : IDrafter
                 parent = found;
             }
         }
-        Span<int> rows = _keep.Count <= 64 ? stackalloc int[_keep.Count] : new int[_keep.Count];
+        Span<int> rows = stackalloc int[_keep.Count];
         for (int i = 0; i < rows.Length; i++) rows[i] = _keep[i];
         _state.Cache.Compact(c, rows);
         for (int i = 0; i < rows.Length; i++) _cached.Add(sequence[c + i]);
@@ -177,6 +182,8 @@ public sealed class DraftModelDrafter : IDrafter
         _pool.Clear();
         _qSlots = 0;
         _fedCount = 0;
+        _path.Clear();
+        _batch.Clear();
         if (sampling && _poolQ.Length == 0) _poolQ = new float[(TreeSpec.MaxNodes + 2) * _vocab];
 
         if (spec.Kind == TreeKind.Dynamic) GrowDynamic(rootLogits, spec.TopK, budget, maxDepth, sampling);
@@ -289,33 +296,99 @@ public sealed class DraftModelDrafter : IDrafter
         }
     }
 
-    /// <summary>Runs every expanded node so far plus <paramref name="frontier"/> (pool indices, ascending, parents
-    /// already expanded) through the draft in one forward with tree parents, after the cached sequence. Nodes that
-    /// do not fit the draft's batch or context are left out (their fed index stays -1). Returns the logits, row = fed index.</summary>
+    /// <summary>
+    /// Runs <paramref name="frontier"/> (pool indices, ascending, parents already expanded) through the draft in one
+    /// forward with tree parents, after the cached sequence. The ancestors shared by the whole frontier are committed
+    /// to the cache as a path (kept from the previous batch by compaction, never run again): a batch token with no
+    /// parent in the batch sees the cached rows, so it must hang under the last of them. The batch is the rest of the
+    /// frontier's ancestors plus the frontier itself. Nodes that do not fit the draft's batch or context are left out
+    /// (their fed index stays -1). Returns the logits, row = fed index (the node's index in this batch).
+    /// </summary>
     private ReadOnlySpan<float> Feed(List<int> frontier)
     {
         int c = _cached.Count;
-        int room = Math.Min(Math.Min(_state.MaxBatch, _fedToken.Length), _state.Cache.Capacity - c);
-        int accepted = Math.Max(0, Math.Min(frontier.Count, room - _fedCount));
-        if (accepted == 0) return default;
-        for (int i = 0; i < accepted; i++)
+        // The common ancestor path of the frontier (strict ancestors), root side first.
+        _common.Clear();
+        for (int i = 0; i < frontier.Count; i++)
         {
-            int node = frontier[i];
+            Ancestors(frontier[i], _ancestors);
+            if (i == 0) _common.AddRange(_ancestors);
+            else
+            {
+                int n = 0;
+                while (n < _common.Count && n < _ancestors.Count && _common[n] == _ancestors[n]) n++;
+                _common.RemoveRange(n, _common.Count - n);
+            }
+        }
+        // Commit the new part of the path: those nodes sit in the last batch; compaction moves them into place.
+        bool extends = _common.Count >= _path.Count;
+        for (int i = 0; extends && i < _path.Count; i++) extends = _common[i] == _path[i];
+        for (int i = _path.Count; extends && i < _common.Count; i++) extends = _pool.Fed[_common[i]] >= 0;
+        if (!extends)
+        {
+            // Not expected (a frontier hangs under the previous one); fall back to running everything again.
+            _path.Clear();
+            _common.Clear();
+            _state.Cache.Truncate(c);
+        }
+        else
+        {
+            Span<int> rows = stackalloc int[_common.Count - _path.Count];
+            for (int i = 0; i < rows.Length; i++) rows[i] = _pool.Fed[_common[_path.Count + i]];
+            if (rows.Length > 0) _state.Cache.Compact(c + _path.Count, rows);
+            else _state.Cache.Truncate(c + _path.Count);
+            for (int i = _path.Count; i < _common.Count; i++) _path.Add(_common[i]);
+        }
+        foreach (int node in _batch) _pool.Fed[node] = -1;
+        _batch.Clear();
+
+        // The batch: the frontier's ancestors below the path, and the frontier, in pool (topological) order.
+        int room = Math.Min(_state.MaxBatch, _state.Cache.Capacity - c - _path.Count);
+        int last = _path.Count > 0 ? _path[^1] : -1;
+        var inBatch = new HashSet<int>();
+        foreach (int f in frontier)
+        {
+            int added = 0;
+            for (int j = f; j != last && !inBatch.Contains(j); j = _pool.Parent[j]) added++;
+            if (inBatch.Count + added > room) break;
+            for (int j = f; j != last && inBatch.Add(j); j = _pool.Parent[j]) { }
+        }
+        if (inBatch.Count == 0) return default;
+        _batch.AddRange(inBatch);
+        _batch.Sort();
+        for (int i = 0; i < _batch.Count; i++) _pool.Fed[_batch[i]] = i;
+        for (int i = 0; i < _batch.Count; i++)
+        {
+            int node = _batch[i];
             int parent = _pool.Parent[node];
-            _fedToken[_fedCount] = _pool.Token[node];
-            _fedParent[_fedCount] = parent < 0 ? -1 : _pool.Fed[parent];
-            _pool.Fed[node] = _fedCount++;
+            _batchTokens[i] = _pool.Token[node];
+            _batchParents[i] = parent == last ? -1 : _pool.Fed[parent];
         }
-        for (int f = 0; f < _fedCount; f++)
-        {
-            _batchTokens[f] = _fedToken[f];
-            _batchParents[f] = _fedParent[f];
-        }
-        // Earlier levels are run again with the new one: a forward's batch can only name parents inside itself.
-        _state.Cache.Truncate(c);
-        ReadOnlySpan<float> logits = _model.Forward(_state, _batchTokens.AsSpan(0, _fedCount), _batchParents.AsSpan(0, _fedCount), LogitsRows.All);
+        ReadOnlySpan<float> logits = _model.Forward(_state, _batchTokens.AsSpan(0, _batch.Count), _batchParents.AsSpan(0, _batch.Count), LogitsRows.All);
+
+        // What the cache now holds after the sequence: the path, then the batch.
         _treeBase = c;
+        _fedCount = 0;
+        for (int i = 0; i < _path.Count; i++)
+        {
+            _fedToken[_fedCount] = _pool.Token[_path[i]];
+            _fedParent[_fedCount++] = i - 1;
+        }
+        for (int i = 0; i < _batch.Count; i++)
+        {
+            int parent = _pool.Parent[_batch[i]];
+            _fedToken[_fedCount] = _pool.Token[_batch[i]];
+            _fedParent[_fedCount++] = parent == last ? _path.Count - 1 : _path.Count + _pool.Fed[parent];
+        }
         return logits;
+    }
+
+    /// <summary>Strict ancestors of pool node <paramref name="node"/>, root side first.</summary>
+    private void Ancestors(int node, List<int> result)
+    {
+        result.Clear();
+        for (int j = _pool.Parent[node]; j >= 0; j = _pool.Parent[j]) result.Add(j);
+        result.Reverse();
     }
 
     /// <summary>Adds up to <paramref name="children"/> children under pool node <paramref name="node"/> (-1: the pending

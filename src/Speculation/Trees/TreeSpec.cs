@@ -25,11 +25,8 @@ public sealed class TreeSpec
     /// <summary>Most nodes a tree may have: one verification pass takes at most 64 tokens, the pending one included.</summary>
     public const int MaxNodes = 63;
 
-    /// <summary>Default deepest level of dynamic trees (Sequoia trees default to no limit but their node budget).</summary>
-    public const int DefaultMaxDepth = 8;
-
     /// <summary>Default number of nodes a dynamic tree expands per level, and children per expanded node.</summary>
-    public const int DefaultTopK = 4;
+    public const int DefaultTopK = 3;
 
     private TreeSpec(string text, TreeKind kind, int nodeBudget, int maxDepth, int topK, TreeShape? shape)
     {
@@ -70,13 +67,15 @@ public sealed class TreeSpec
         return new TreeSpec("static:" + shape.Describe(), TreeKind.Static, shape.Count, shape.MaxDepth, 0, shape);
     }
 
-    /// <summary>A dynamic (EAGLE-2 style) tree of at most <paramref name="nodes"/> nodes.</summary>
-    public static TreeSpec Dynamic(int nodes, int maxDepth = DefaultMaxDepth, int topK = DefaultTopK)
+    /// <summary>A dynamic (EAGLE-2 style) tree of at most <paramref name="nodes"/> nodes, grown at most
+    /// <paramref name="maxDepth"/> levels deep (default: the node budget, i.e. no limit).</summary>
+    public static TreeSpec Dynamic(int nodes, int? maxDepth = null, int topK = DefaultTopK)
     {
         CheckRange(nodes, 1, MaxNodes, "dynamic tree nodes");
-        CheckRange(maxDepth, 1, MaxNodes, "dynamic tree depth");
+        int depth = maxDepth ?? nodes;
+        CheckRange(depth, 1, MaxNodes, "dynamic tree depth");
         CheckRange(topK, 1, MaxNodes, "dynamic tree top-k");
-        return new TreeSpec(string.Create(CultureInfo.InvariantCulture, $"dynamic:{nodes}:{maxDepth}:{topK}"), TreeKind.Dynamic, nodes, maxDepth, topK, null);
+        return new TreeSpec(string.Create(CultureInfo.InvariantCulture, $"dynamic:{nodes}:{depth}:{topK}"), TreeKind.Dynamic, nodes, depth, topK, null);
     }
 
     /// <summary>A Sequoia tree of at most <paramref name="nodes"/> nodes, shaped once a profile is given
@@ -127,7 +126,7 @@ public sealed class TreeSpec
             case "dynamic":
                 if (args.Length > 3) throw new ArgumentException($"--tree '{text}': {usage}");
                 return Dynamic(Number(args[0], 1, MaxNodes, $"--tree '{text}': node budget"),
-                    args.Length > 1 ? Number(args[1], 1, MaxNodes, $"--tree '{text}': depth") : DefaultMaxDepth,
+                    args.Length > 1 ? Number(args[1], 1, MaxNodes, $"--tree '{text}': depth") : null,
                     args.Length > 2 ? Number(args[2], 1, MaxNodes, $"--tree '{text}': top-k") : DefaultTopK);
             default:
                 throw new ArgumentException($"--tree '{text}': unknown tree kind '{kind}'; {usage}");
