@@ -5,7 +5,9 @@ namespace SpecCore.Speculation.Drafters;
 /// <summary>What a drafter is asked for in one round.</summary>
 /// <param name="MaxDepth">Longest path (the draft length k for a chain).</param>
 /// <param name="MaxNodes">Node budget of the tree (k for a chain).</param>
-public readonly record struct DraftRequest(int MaxDepth, int MaxNodes);
+/// <param name="Tree">The tree setting when drafting trees (null: a chain of MaxDepth tokens, or whatever
+/// tree the drafter grows within MaxNodes).</param>
+public readonly record struct DraftRequest(int MaxDepth, int MaxNodes, TreeSpec? Tree = null);
 
 /// <summary>
 /// A proposer of draft tokens: given the sequence so far it proposes a <see cref="DraftTree"/> of

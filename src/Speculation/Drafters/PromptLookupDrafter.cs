@@ -33,15 +33,53 @@ public sealed class PromptLookupDrafter : IDrafter
     public void Reset() { }
 
     /// <inheritdoc />
+    /// <remarks>With a node budget larger than the depth (a tree request) several matches contribute: the continuations
+    /// of the longest n-grams first, most recent first, merged into a trie, so distinct continuations become sibling
+    /// branches. Every proposal is deterministic (q one-hot), which keeps sampling verification lossless.</remarks>
     public void Propose(ReadOnlySpan<int> sequence, DraftRequest request, DraftTree tree)
     {
-        int k = Math.Min(request.MaxDepth, Math.Min(request.MaxNodes, tree.Capacity));
-        int start = FindContinuation(sequence, out _);
-        if (start < 0) return;
-        int parent = -1;
-        for (int i = start; i < sequence.Length && tree.Count < k; i++)
-            parent = tree.Add(sequence[i], parent, 1f);
+        int depth = Math.Min(request.MaxDepth, tree.Capacity);
+        int budget = Math.Min(request.MaxNodes, tree.Capacity);
+        if (request.Tree is { } spec)
+        {
+            depth = Math.Min(depth, spec.MaxDepth);
+            budget = Math.Min(budget, spec.NodeBudget);
+        }
+        if (depth <= 0 || budget <= 0) return;
+        if (budget <= depth)
+        {
+            int start = FindContinuation(sequence, out _);
+            if (start < 0) return;
+            int parent = -1;
+            for (int i = start; i < sequence.Length && tree.Count < budget; i++)
+                parent = tree.Add(sequence[i], parent, 1f);
+            return;
+        }
+
+        int length = sequence.Length;
+        Span<int> starts = stackalloc int[MaxBranches];
+        int found = 0;
+        for (int ngram = Math.Min(MaxNgram, length - 1); ngram >= MinNgram && found < MaxBranches && tree.Count < budget; ngram--)
+        {
+            ReadOnlySpan<int> suffix = sequence.Slice(length - ngram);
+            for (int s = length - ngram - 1; s >= 0 && found < MaxBranches && tree.Count < budget; s--)
+            {
+                if (!sequence.Slice(s, ngram).SequenceEqual(suffix)) continue;
+                int start = s + ngram;
+                if (starts.Slice(0, found).Contains(start)) continue; // the same continuation via a shorter n-gram
+                starts[found++] = start;
+                int parent = -1;
+                for (int i = start; i < length && i - start < depth && tree.Count < budget; i++)
+                {
+                    int child = tree.FindChild(parent, sequence[i]);
+                    parent = child >= 0 ? child : tree.Add(sequence[i], parent, 1f);
+                }
+            }
+        }
     }
+
+    /// <summary>Most matches merged into one tree.</summary>
+    public const int MaxBranches = 16;
 
     /// <summary>Index of the token after the most recent earlier match of the longest suffix n-gram, or -1.</summary>
     public int FindContinuation(ReadOnlySpan<int> sequence, out int ngram)

@@ -1,4 +1,5 @@
 using SpecCore.Kernels.Sampling;
+using SpecCore.Speculation.Trees;
 
 namespace SpecCore.Speculation.Generation;
 
@@ -17,6 +18,11 @@ public sealed record GenerationOptions
     /// <summary>How many tokens to draft per round (speculative decoding only).</summary>
     public DraftLengthPolicy DraftLength { get; init; } = DraftLengthPolicy.Fixed(4);
 
-    /// <summary>Node budget of a draft tree per round; null: the draft length (a chain).</summary>
+    /// <summary>Node budget of a draft tree per round; null: the draft length (a chain). Ignored when <see cref="Tree"/> is set.</summary>
     public int? TreeNodes { get; init; }
+
+    /// <summary>Draft a token tree of this setting each round instead of a chain (its node budget and depth replace
+    /// <see cref="DraftLength"/> and <see cref="TreeNodes"/>); null: chains. A Sequoia setting must have its profile
+    /// (<see cref="TreeSpec.WithProfile"/>).</summary>
+    public TreeSpec? Tree { get; init; }
 }

@@ -28,6 +28,12 @@ public sealed class GenerationStats
     public int Rounds { get; internal set; }
     /// <summary>Draft tokens proposed (tree nodes for trees).</summary>
     public long DraftedTokens { get; internal set; }
+    /// <summary>Tokens run through the target in speculative rounds: the pending token plus every draft node, per round.</summary>
+    public long VerifiedTokens { get; internal set; }
+    /// <summary>Longest accepted path in one round.</summary>
+    public int MaxAcceptedPathLength { get; internal set; }
+    /// <summary>The tree setting, or null for chains and plain decoding.</summary>
+    public string? Tree { get; internal set; }
     /// <summary>Draft tokens the target accepted.</summary>
     public long AcceptedTokens { get; internal set; }
     /// <summary>Chain positions tried: accepted ones plus the one rejected per round, if any (the denominator of α).</summary>
@@ -55,6 +61,18 @@ public sealed class GenerationStats
     public double MeanAcceptedPerRound => Rounds > 0 ? (double)AcceptedTokens / Rounds : 0;
     /// <summary>Tokens produced per target pass: accepted + 1.</summary>
     public double TokensPerRound => Rounds > 0 ? (double)(AcceptedTokens + Rounds) / Rounds : 0;
+    /// <summary>Mean accepted path length per round (the same as <see cref="MeanAcceptedPerRound"/>; the name trees use).</summary>
+    public double MeanAcceptedPathLength => MeanAcceptedPerRound;
+    /// <summary>Tokens the target verified per pass in speculative rounds (pending token + draft nodes).</summary>
+    public double VerifiedTokensPerPass
+    {
+        get
+        {
+            long speculative = 0;
+            foreach (int n in DraftLengthHistogram) speculative += n;
+            return speculative > 0 ? (double)VerifiedTokens / speculative : 0;
+        }
+    }
     /// <summary>Mean draft length chosen.</summary>
     public double MeanDraftLength => Rounds > 0 ? (double)DraftLengthSum / Rounds : 0;
 
@@ -67,6 +85,13 @@ public sealed class GenerationStats
         var chosen = new List<string>();
         for (int k = 1; k < DraftLengthHistogram.Length; k++)
             if (DraftLengthHistogram[k] > 0) chosen.Add($"{k}×{DraftLengthHistogram[k]}");
+        if (Tree != null)
+        {
+            return string.Format(c,
+                "{0} tree {1}: rounds {2}, acceptance {3:P1}, mean accepted path {4:F2} (longest {5}), tokens/round {6:F2}, verified tokens/pass {7:F2}, mean depth {8:F2}, time {9}, {10:F1} tok/s",
+                Drafter ?? "plain", Tree, Rounds, AcceptanceRate, MeanAcceptedPathLength, MaxAcceptedPathLength, TokensPerRound, VerifiedTokensPerPass,
+                MeanDraftLength, share, DecodeTokensPerSecond);
+        }
         return string.Format(c,
             "{0}: rounds {1}, acceptance {2:P1}, accepted/round {3:F2}, tokens/round {4:F2}, mean k {5:F2} (k chosen: {6}), time {7}, {8:F1} tok/s",
             Drafter ?? "plain", Rounds, AcceptanceRate, MeanAcceptedPerRound, TokensPerRound, MeanDraftLength,

@@ -45,6 +45,9 @@ public sealed class Generator : IDisposable
     /// <summary>The target's run state (its KV cache), for tests.</summary>
     public InferenceState TargetState => _state;
 
+    /// <summary>A deliberate verifier error, for tests that prove the losslessness tests can fail.</summary>
+    internal VerifierFault VerifierFault { get; set; }
+
     /// <summary>Generates a continuation of <paramref name="prompt"/>, calling <paramref name="onToken"/> as each token is
     /// final. Returns the generated tokens (without the stop token) and statistics.</summary>
     public (int[] Tokens, GenerationStats Stats) Generate(ReadOnlySpan<int> prompt, GenerationOptions options, Action<int>? onToken = null)
@@ -56,7 +59,10 @@ public sealed class Generator : IDisposable
         foreach (int t in prompt)
             if ((uint)t >= (uint)_target.Config.VocabSize) throw new GenerationException($"prompt token {t} is outside the vocabulary of {_target.Config.VocabSize}");
 
-        var stats = new GenerationStats { PromptTokens = prompt.Length, Drafter = _drafter?.Name };
+        TreeSpec? treeSpec = _drafter != null ? options.Tree : null;
+        if (treeSpec is { NeedsProfile: true })
+            throw new GenerationException($"the tree '{treeSpec.Text}' needs an acceptance profile of the model pair: TreeSpec.WithProfile(AcceptanceProfile.Load(\"profiles/<target>__<draft>.json\"))");
+        var stats = new GenerationStats { PromptTokens = prompt.Length, Drafter = _drafter?.Name, Tree = treeSpec?.ToString() };
         var output = new List<int>(options.MaxNewTokens);
         var sequence = new int[Capacity + 1];
         prompt.CopyTo(sequence);
@@ -97,7 +103,7 @@ public sealed class Generator : IDisposable
         sequence[length++] = pending;
 
         DraftTree? tree = _drafter != null ? new DraftTree(_maxNodes, _target.Config.VocabSize, options.Sampling.IsGreedy ? 0 : _maxNodes) : null;
-        var verifier = new TreeVerifier(sampler);
+        var verifier = new TreeVerifier(sampler) { Fault = VerifierFault };
         var result = new VerificationResult(_maxNodes);
         var batch = new int[_maxNodes + 1];
         var keep = new int[_maxNodes + 1];
@@ -118,9 +124,18 @@ public sealed class Generator : IDisposable
             tree?.Clear();
             if (tree != null && room > 1 && wanted > 1)
             {
-                k = Math.Min(options.DraftLength.Choose(), room - 1);
-                int nodes = Math.Min(options.TreeNodes ?? k, Math.Min(_maxNodes, room - 1));
-                _drafter!.Propose(sequence.AsSpan(0, length), new DraftRequest(k, nodes), tree);
+                if (treeSpec != null)
+                {
+                    k = Math.Min(treeSpec.MaxDepth, room - 1);
+                    int nodes = Math.Min(treeSpec.NodeBudget, Math.Min(_maxNodes, room - 1));
+                    _drafter!.Propose(sequence.AsSpan(0, length), new DraftRequest(k, nodes, treeSpec), tree);
+                }
+                else
+                {
+                    k = Math.Min(options.DraftLength.Choose(), room - 1);
+                    int nodes = Math.Min(options.TreeNodes ?? k, Math.Min(_maxNodes, room - 1));
+                    _drafter!.Propose(sequence.AsSpan(0, length), new DraftRequest(k, nodes), tree);
+                }
             }
             double draftSeconds = Seconds(draftStart);
             int drafted = tree?.Count ?? 0;
@@ -150,14 +165,18 @@ public sealed class Generator : IDisposable
             if (drafted > 0)
             {
                 stats.DraftedTokens += drafted;
+                stats.VerifiedTokens += drafted + 1;
                 stats.AcceptedTokens += accepted;
+                stats.MaxAcceptedPathLength = Math.Max(stats.MaxAcceptedPathLength, accepted);
                 int tried = accepted + (result.IsBonus ? 0 : 1);
                 stats.TriedPositions += tried;
-                stats.DraftLengthSum += k;
-                stats.DraftLengthHistogram[Math.Min(k, 64)]++;
+                int depth = treeSpec != null ? tree!.MaxDepth : k; // trees: the depth actually drafted
+                stats.DraftLengthSum += depth;
+                stats.DraftLengthHistogram[Math.Min(depth, 64)]++;
                 stats.DraftSeconds += draftSeconds;
                 // The first round's draft time includes the drafter's prefill of the prompt: not a per-step cost.
-                if (stats.Rounds > 1) options.DraftLength.Record(k, tried, accepted, draftSeconds, verifySeconds);
+                if (treeSpec != null) { }
+                else if (stats.Rounds > 1) options.DraftLength.Record(k, tried, accepted, draftSeconds, verifySeconds);
                 else options.DraftLength.RecordAcceptance(tried, accepted);
             }
             stats.VerifySeconds += verifySeconds;

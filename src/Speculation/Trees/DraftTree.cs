@@ -9,7 +9,9 @@ namespace SpecCore.Speculation.Trees;
 /// <remarks>
 /// For lossless sampling each node records the draft distribution q its token was drawn from
 /// (<see cref="DistributionOf"/>; -1 means the token was proposed deterministically, q = one-hot).
-/// Children drawn i.i.d. from one q share its index. Greedy verification needs no distributions.
+/// Siblings that share a distribution index were drawn from it in child order without replacement (distinct
+/// tokens); the verifier removes the earlier siblings' tokens from q for each later one. Greedy verification
+/// needs no distributions.
 /// </remarks>
 public sealed class DraftTree
 {

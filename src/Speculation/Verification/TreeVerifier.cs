@@ -7,24 +7,30 @@ namespace SpecCore.Speculation.Verification;
 /// Decides which draft tokens the target keeps, given the target's logits over the verification batch
 /// [pending token, node 0, node 1, ...] (row i + 1 holds the target's prediction after node i).
 /// Greedy: walk down while the target's argmax is a child of the current node. Sampling: at each node try
-/// its children in order, accepting child x with probability min(1, p(x) / q(x)) and otherwise replacing
-/// p by normalise(max(0, p − q)) (Leviathan et al. / Chen et al. for one child; SpecInfer's multi-step
-/// speculative sampling for several); when no child is accepted the next token is drawn from p. The output
-/// distribution is exactly the target's.
+/// its children in order, accepting child x with probability min(1, p(x) / q_x(x)) and otherwise replacing
+/// p by normalise(max(0, p − q_x)) (Leviathan et al. / Chen et al. for one child; SpecInfer's multi-step
+/// speculative sampling, i.e. recursive rejection sampling, for several); when no child is accepted the next
+/// token is drawn from p. q_x is the distribution x was drawn from: its node's stored distribution, except that
+/// siblings drawn from one stored distribution count as drawn in order without replacement, so the earlier
+/// siblings' tokens are removed from it and it is renormalised; a deterministic proposal has q_x one-hot.
+/// The output distribution is exactly the target's.
 /// </summary>
 public sealed class TreeVerifier
 {
     private readonly Sampler _sampler;
-    private readonly float[] _p;      // [vocab] target distribution, turned into the residual on rejections
-    private readonly float[] _oneHot; // [vocab] q of a deterministic proposal
+    private readonly float[] _p; // [vocab] target distribution, turned into the residual on rejections
+    private readonly float[] _q; // [vocab] q_x of the child being tried
 
     /// <summary>Creates a verifier sampling with <paramref name="sampler"/> (its options apply to p).</summary>
     public TreeVerifier(Sampler sampler)
     {
         _sampler = sampler;
         _p = new float[sampler.VocabSize];
-        _oneHot = new float[sampler.VocabSize];
+        _q = new float[sampler.VocabSize];
     }
+
+    /// <summary>A deliberate error for tests that prove the losslessness tests can fail.</summary>
+    internal VerifierFault Fault { get; set; }
 
     /// <summary>Verifies <paramref name="tree"/> against <paramref name="targetLogits"/> ([tree.Count + 1, vocab]).</summary>
     public void Verify(DraftTree tree, ReadOnlySpan<float> targetLogits, VerificationResult result)
@@ -68,11 +74,12 @@ public sealed class TreeVerifier
             {
                 if (parents[c] != node) continue;
                 int x = tree.Tokens[c];
-                ReadOnlySpan<float> q = DraftDistribution(tree, c, x);
+                ReadOnlySpan<float> q = DraftDistribution(tree, node, c, x);
                 float px = p[x];
                 float qx = q[x];
                 // qx > 0 always holds for a token drawn from q; guard against a drafter that lies.
                 float acceptance = qx > 0 ? Math.Min(1f, px / qx) : 0f;
+                if (Fault == VerifierFault.AcceptAlways) acceptance = 1f;
                 if (_sampler.Random.NextFloat() < acceptance)
                 {
                     accepted = c;
@@ -92,13 +99,35 @@ public sealed class TreeVerifier
         }
     }
 
-    private ReadOnlySpan<float> DraftDistribution(DraftTree tree, int node, int token)
+    /// <summary>q_x of <paramref name="child"/> (carrying <paramref name="token"/>) under <paramref name="parent"/>.</summary>
+    private ReadOnlySpan<float> DraftDistribution(DraftTree tree, int parent, int child, int token)
     {
-        int d = tree.DistributionOf[node];
-        if (d >= 0) return tree.Distribution(d);
-        Array.Clear(_oneHot);
-        _oneHot[token] = 1f;
-        return _oneHot;
+        int d = tree.DistributionOf[child];
+        if (d < 0)
+        {
+            Array.Clear(_q);
+            _q[token] = 1f;
+            return _q;
+        }
+        ReadOnlySpan<float> stored = tree.Distribution(d);
+        if (Fault == VerifierFault.SiblingsWithReplacement) return stored;
+        // Earlier siblings drawn from the same distribution were drawn before this child, without replacement.
+        bool removed = false;
+        ReadOnlySpan<int> parents = tree.Parents;
+        for (int s = parent + 1; s < child; s++)
+        {
+            if (parents[s] != parent || tree.DistributionOf[s] != d) continue;
+            if (!removed) stored.CopyTo(_q);
+            removed = true;
+            _q[tree.Tokens[s]] = 0f;
+        }
+        if (!removed) return stored;
+        float total = 0;
+        foreach (float v in _q) total += v;
+        if (total <= 0) return _q; // nothing left: the child cannot have been drawn (q_x(x) = 0 rejects it)
+        float inv = 1f / total;
+        for (int i = 0; i < _q.Length; i++) _q[i] *= inv;
+        return _q;
     }
 
     /// <summary>p ← normalise(max(0, p − q)). If nothing is left (p ≤ q everywhere, only possible through
@@ -119,4 +148,15 @@ public sealed class TreeVerifier
             if (parents[c] == node) return true;
         return false;
     }
+}
+
+/// <summary>Deliberate verifier errors, so tests can show the losslessness checks catch them.</summary>
+internal enum VerifierFault
+{
+    /// <summary>The correct verifier.</summary>
+    None,
+    /// <summary>Accepts every draft token it tries.</summary>
+    AcceptAlways,
+    /// <summary>Treats siblings drawn from one distribution as drawn with replacement (q never loses earlier siblings).</summary>
+    SiblingsWithReplacement,
 }
