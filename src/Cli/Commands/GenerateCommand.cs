@@ -7,6 +7,7 @@ using SpecCore.Models.Registry;
 using SpecCore.Models.Tokenization;
 using SpecCore.Speculation.Drafters;
 using SpecCore.Speculation.Generation;
+using SpecCore.Speculation.Trees;
 using SpecCore.Tensors;
 
 namespace SpecCore.Cli.Commands;
@@ -27,6 +28,8 @@ public static class GenerateCommand
         var draft = new Option<string?>("--draft") { Description = "Draft model (folder or registry name) sharing the target's tokenizer: enables speculative decoding." };
         var drafter = new Option<string?>("--drafter") { Description = "Drafter without a model: 'lookup' (prompt lookup / n-gram matching)." };
         var specK = new Option<string>("--spec-k") { Description = "Draft tokens per round: a number (1-64) or 'auto' (chosen each round from measured costs and acceptance).", DefaultValueFactory = _ => "4" };
+        var tree = new Option<string?>("--tree") { Description = "Draft a token tree instead of a chain: static:<branching> (e.g. static:4x2x2x1), sequoia:<nodes>[:<depth>] (shape by dynamic programming from the pair's acceptance profile), dynamic:<nodes>[:<depth>[:<topk>]] (EAGLE-2 style: expand and keep the most probable nodes)." };
+        var treeProfile = new Option<string?>("--tree-profile") { Description = "Acceptance profile JSON for sequoia trees (default: profiles/<target>__<draft>.json shipped with SpecCore)." };
         var compare = new Option<bool>("--compare") { Description = "Also run plain decoding with the same prompt and seed, check greedy outputs match, and print the speed-up." };
         var noStop = new Option<bool>("--ignore-eos") { Description = "Keep generating past the end-of-sequence token." };
         var device = CommonOptions.Device();
@@ -35,7 +38,7 @@ public static class GenerateCommand
 
         var command = new Command("generate", "Generate text from a prompt, streaming it to stdout; timings and speculation statistics go to stderr.")
         {
-            model, prompt, maxTokens, temperature, topP, topK, seed, draft, drafter, specK, compare, noStop, device, threads, dtype,
+            model, prompt, maxTokens, temperature, topP, topK, seed, draft, drafter, specK, tree, treeProfile, compare, noStop, device, threads, dtype,
         };
         command.SetAction(parse =>
         {
@@ -72,6 +75,20 @@ public static class GenerateCommand
                 StopTokens = parse.GetValue(noStop) ? Array.Empty<int>() : StopTokens(target.Config, tokenizer),
                 DraftLength = policy,
             };
+            if (parse.GetValue(tree) is string treeText)
+            {
+                if (draftModel == null && drafterName == null) throw new ArgumentException("--tree needs --draft or --drafter lookup");
+                TreeSpec spec = TreeSpec.Parse(treeText);
+                if (spec.NeedsProfile)
+                {
+                    string profilePath = parse.GetValue(treeProfile)
+                        ?? Path.Combine(AppContext.BaseDirectory, "profiles", AcceptanceProfile.FileName(target.Name, draftModel?.Name ?? "lookup"));
+                    if (!File.Exists(profilePath))
+                        throw new FileNotFoundException($"no acceptance profile for a sequoia tree at {profilePath}; give one with --tree-profile (profiles are measured by 'dotnet run --project bench -- profiles')");
+                    spec = spec.WithProfile(AcceptanceProfile.Load(profilePath));
+                }
+                options = options with { Tree = spec };
+            }
 
             IDrafter? MakeDrafter() => draftModel != null
                 ? new DraftModelDrafter(draftModel.Model, sampling, draftModel.Name)
