@@ -1,3 +1,4 @@
+using SpecCore.Speculation.Benchmarking;
 using System.Globalization;
 using SpecCore.Kernels.Cpu;
 using SpecCore.Kernels.Sampling;
@@ -28,16 +29,8 @@ public sealed record TreeBenchRow(string Pair, string Method, string Setting, do
 /// </summary>
 public static class TreeBenchmark
 {
-    /// <summary>TinyStories-style prompts (not the ones the shipped acceptance profiles were measured on).</summary>
-    public static readonly string[] Prompts =
-    {
-        "Once upon a time",
-        "Lily and Tom went to the park. They saw",
-        "The little dog was sad because",
-        "One day, a big bear found a honey pot.",
-        "Tim liked to play with his red car. One day",
-        "There was a girl named Sue. She loved to",
-    };
+    /// <summary>The prompts compared (<see cref="BenchmarkPrompts.TinyStories"/>).</summary>
+    public static IReadOnlyList<string> Prompts => BenchmarkPrompts.TinyStories;
 
     /// <summary>Chain lengths compared by default.</summary>
     public static readonly int[] DefaultChains = { 1, 2, 3, 4, 6, 8, 11, 15 };

@@ -16,15 +16,11 @@ public class CacheBookkeepingTests
     [InlineData(1f, 5)]
     public void TargetCacheEqualsFreshPrefillAfterRejections(float temperature, int k)
     {
-        var config = BatchForwardTests.TinyConfig(vocab: 16);
-        using var backend = new CpuBackend(1);
-        using var tw = new SyntheticWeights(config, seed: 4);
-        using var target = TransformerModel.Create(config, tw, backend);
-        using var dw = new SyntheticWeights(config with { Layers = 1 }, seed: 8);
-        using var draft = TransformerModel.Create(config with { Layers = 1 }, dw, backend);
+        using var pair = ModelPair.Tiny();
+        TransformerModel target = pair.Target;
         int[] prompt = { 1, 7, 2 };
         var sampling = new SamplingOptions(temperature, Seed: 3);
-        using var drafter = new DraftModelDrafter(draft, sampling, "draft");
+        using var drafter = new DraftModelDrafter(pair.Draft, sampling, "draft");
         using var generator = new Generator(target, drafter);
         var (tokens, stats) = generator.Generate(prompt, new GenerationOptions { MaxNewTokens = 37, Sampling = sampling, DraftLength = DraftLengthPolicy.Fixed(k) });
         Assert.True(stats.TriedPositions > stats.AcceptedTokens, "the test needs rejected rounds");

@@ -60,21 +60,12 @@ public class GreedyEquivalenceTests
         Assert.Equal(8, stats.Rounds); // 1 from prefill + 8 rounds × 5 tokens
     }
 
-    public static TheoryData<string, string> RealPairs => new()
-    {
-        { "stories2M", "stories260K" },
-        { "stories260K", "tinystories-draft" },
-    };
-
     [Theory]
-    [MemberData(nameof(RealPairs))]
+    [MemberData(nameof(ModelPair.RealPairs), MemberType = typeof(ModelPair))]
     public void RealPairsMatchPlainGreedy(string targetName, string draftName)
     {
-        using var backend = new CpuBackend(2);
-        using var tw = CheckpointWeights.Open(TestModels.Path(targetName));
-        using var target = TransformerModel.Create(ModelConfig.Load(TestModels.Path(targetName)), tw, backend);
-        using var dw = CheckpointWeights.Open(TestModels.Path(draftName));
-        using var draft = TransformerModel.Create(ModelConfig.Load(TestModels.Path(draftName)), dw, backend);
+        using var pair = ModelPair.Real(targetName, draftName);
+        TransformerModel target = pair.Target, draft = pair.Draft;
         var prompts = ReferencePrompts(targetName).Take(3).ToList();
         foreach (int[] prompt in prompts)
         {

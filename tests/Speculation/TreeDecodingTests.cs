@@ -140,21 +140,12 @@ public class TreeDecodingTests
         Assert.Equal(new[] { 5, 9, 1 }, chain.Tokens.ToArray());
     }
 
-    public static TheoryData<string, string> RealPairs => new()
-    {
-        { "stories2M", "stories260K" },
-        { "stories260K", "tinystories-draft" },
-    };
-
     [Theory]
-    [MemberData(nameof(RealPairs))]
+    [MemberData(nameof(ModelPair.RealPairs), MemberType = typeof(ModelPair))]
     public void RealPairsTreesMatchPlainGreedy(string targetName, string draftName)
     {
-        using var backend = new CpuBackend(2);
-        using var tw = CheckpointWeights.Open(TestModels.Path(targetName));
-        using var target = TransformerModel.Create(ModelConfig.Load(TestModels.Path(targetName)), tw, backend);
-        using var dw = CheckpointWeights.Open(TestModels.Path(draftName));
-        using var draft = TransformerModel.Create(ModelConfig.Load(TestModels.Path(draftName)), dw, backend);
+        using var pair = ModelPair.Real(targetName, draftName);
+        TransformerModel target = pair.Target, draft = pair.Draft;
         var profile = AcceptanceProfile.Load(ProfilePath(targetName, draftName));
         var specs = new[] { TreeSpec.Parse("static:3x2x1x1"), TreeSpec.Parse("sequoia:15").WithProfile(profile), TreeSpec.Parse("dynamic:15") };
         using var drafter = new DraftModelDrafter(draft, SamplingOptions.Greedy, draftName);
@@ -193,15 +184,11 @@ public class TreeDecodingTests
     [InlineData(1f, "dynamic:12:5:3")]
     public void BothCachesEqualFreshPrefillAfterTreeRounds(float temperature, string tree)
     {
-        var config = BatchForwardTests.TinyConfig(vocab: 16);
-        using var backend = new CpuBackend(1);
-        using var tw = new SyntheticWeights(config, seed: 4);
-        using var target = TransformerModel.Create(config, tw, backend);
-        using var dw = new SyntheticWeights(config with { Layers = 1 }, seed: 8);
-        using var draft = TransformerModel.Create(config with { Layers = 1 }, dw, backend);
+        using var pair = ModelPair.Tiny();
+        TransformerModel target = pair.Target;
         int[] prompt = { 1, 7, 2 };
         var sampling = new SamplingOptions(temperature, Seed: 3);
-        using var drafter = new DraftModelDrafter(draft, sampling, "draft");
+        using var drafter = new DraftModelDrafter(pair.Draft, sampling, "draft");
         using var generator = new Generator(target, drafter);
         var (tokens, stats) = generator.Generate(prompt, new GenerationOptions { MaxNewTokens = 41, Sampling = sampling, Tree = TreeSpec.Parse(tree) });
         Assert.True(stats.TriedPositions > stats.AcceptedTokens, "the test needs rejected rounds");
@@ -218,7 +205,7 @@ public class TreeDecodingTests
         Assert.Equal(drafter.State.Length, drafter.CachedTokens.Count);
         Assert.True(drafter.CachedTokens.SequenceEqual(sequence.Take(drafter.CachedTokens.Count)));
         Assert.True(drafter.CachedTokens.Count >= before);
-        AssertCacheMatchesPrefill(draft, drafter.State, sequence);
+        AssertCacheMatchesPrefill(pair.Draft, drafter.State, sequence);
     }
 
     [Fact]

@@ -15,17 +15,6 @@ namespace SpecCore.Cli.Commands;
 /// <summary><c>speccore bench</c>: time prefill, decode and verification passes, and speculative decoding.</summary>
 public static class BenchCommand
 {
-    /// <summary>Prompts of the real-pair speculative benchmark (TinyStories style, like the shared models' training text).</summary>
-    public static readonly string[] BenchPrompts =
-    {
-        "Once upon a time",
-        "Lily and Tom went to the park. They saw",
-        "The little dog was sad because",
-        "One day, a big bear found a honey pot.",
-        "Tim liked to play with his red car. One day",
-        "There was a girl named Sue. She loved to",
-    };
-
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
@@ -107,7 +96,7 @@ public static class BenchCommand
             {
                 if (targetDir == null) throw new ArgumentException("a synthetic target needs --accept (random models never agree with a real draft)");
                 ITextTokenizer tokenizer = TokenizerLoader.Load(targetDir);
-                var prompts = BenchPrompts.Select(p => tokenizer.Encode(p, addSpecialTokens: true)).ToList();
+                var prompts = BenchmarkPrompts.TinyStories.Select(p => tokenizer.Encode(p, addSpecialTokens: true)).ToList();
                 int capacity = Math.Min(target.Config.MaxPositions, draftModel?.Config.MaxPositions ?? int.MaxValue);
                 int newTokens = Math.Min(n, capacity - prompts.Max(p => p.Length) - 1);
                 Console.Error.WriteLine("  plain greedy baseline");
