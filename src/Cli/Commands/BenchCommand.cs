@@ -26,6 +26,7 @@ public static class BenchCommand
         var accept = new Option<string?>("--accept") { Description = "Simulated acceptance rates, e.g. 0.6,0.8,0.9: each draft token is replaced by the target's own greedy token with that probability." };
         var specK = new Option<string>("--spec-k") { Description = "Draft lengths to benchmark, e.g. 1,2,4,8,auto.", DefaultValueFactory = _ => "1,2,3,4,5,6,7,8,auto" };
         var tokens = new Option<int>("--tokens") { Description = "Tokens to decode per run.", DefaultValueFactory = _ => 128 };
+        var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length of the prefill phase (64 compares with llama.cpp's pp64).", DefaultValueFactory = _ => 8 };
         var verify = new Option<string>("--verify") { Description = "Verification batch sizes k to time.", DefaultValueFactory = _ => "1,2,4,8,16" };
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
@@ -33,7 +34,7 @@ public static class BenchCommand
         var command = new Command("bench", "Time a model: prefill of an 8-token prompt, 128 decoded tokens (forward pass plus sampling, no detokenising), " +
             "verification passes of k tokens, and with a draft, speculative decoding against plain decoding in the same run.")
         {
-            model, synthetic, draft, draftSynthetic, lookup, accept, specK, tokens, verify, device, threads, dtype,
+            model, synthetic, draft, draftSynthetic, lookup, accept, specK, tokens, promptTokens, verify, device, threads, dtype,
         };
         command.SetAction(parse =>
         {
@@ -60,7 +61,9 @@ public static class BenchCommand
             }
 
             Console.WriteLine($"{"phase",-10} {"tokens/s",12} {"ms/pass",10} {"GB/s",8} {"GFLOP/s",9} {"of bw",7}");
-            var (prefill, decode) = DecodeBenchmark.PrefillAndDecode(target.Model, 8, n);
+            int prompt = parse.GetValue(promptTokens);
+            if (prompt < 1 || prompt + 2 > target.Config.MaxPositions) throw new ArgumentException($"--prompt-tokens must be between 1 and {target.Config.MaxPositions - 2}");
+            var (prefill, decode) = DecodeBenchmark.PrefillAndDecode(target.Model, prompt, n);
             var phases = new List<PhaseTiming> { prefill, decode };
             foreach (int k in ParseInts(parse.GetValue(verify)!, "--verify"))
                 if (k + 33 < target.Config.MaxPositions) phases.Add(DecodeBenchmark.Verify(target.Model, k));

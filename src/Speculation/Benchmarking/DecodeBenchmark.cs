@@ -34,7 +34,9 @@ public static class DecodeBenchmark
         {
             state.Cache.Truncate(0);
             long t0 = Stopwatch.GetTimestamp();
-            ReadOnlySpan<float> logits = model.Forward(state, prompt, default, LogitsRows.Last);
+            ReadOnlySpan<float> logits = default;
+            for (int i = 0; i < promptTokens; i += state.MaxBatch)
+                logits = model.Forward(state, prompt.AsSpan(i, Math.Min(state.MaxBatch, promptTokens - i)), default, LogitsRows.Last);
             one[0] = Sampler.ArgMax(logits);
             double prefill = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             long t1 = Stopwatch.GetTimestamp();
