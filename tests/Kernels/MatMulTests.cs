@@ -5,7 +5,7 @@ using static SpecCore.Tests.Kernels.KernelTestUtil;
 namespace SpecCore.Tests.Kernels;
 
 /// <summary>
-/// Every matmul path (AVX-512 tiles and the portable fallback, one and two threads) against a scalar
+/// Every matmul path (AVX-512 tiles, AVX2 tiles, and the portable fallback, one and two threads) against a scalar
 /// double-precision reference, for every dtype, column counts 1..130 (Q8_0: multiples of 32) and
 /// 1..17 token rows. Tolerance for F32/BF16/F16: |y − ref| ≤ 1e-5 · Σ|w·x| + 1e-6 (the kernels compute
 /// with the weights' exact F32 values, so only float summation order differs). Q8_0 is compared with
@@ -14,22 +14,24 @@ namespace SpecCore.Tests.Kernels;
 /// </summary>
 public unsafe class MatMulTests
 {
-    public static TheoryData<DType, bool, int> FloatCases()
+    /// <summary>The kernel paths: "best" (what the machine picks), "avx2" (forced) and "scalar".</summary>
+    public static TheoryData<DType, string, int> FloatCases()
     {
-        var data = new TheoryData<DType, bool, int>();
+        var data = new TheoryData<DType, string, int>();
         foreach (DType d in new[] { DType.F32, DType.BF16, DType.F16 })
-            foreach (bool scalar in new[] { false, true })
+            foreach (string path in new[] { "best", "avx2", "scalar" })
                 foreach (int threads in new[] { 1, 2 })
-                    data.Add(d, scalar, threads);
+                    data.Add(d, path, threads);
         return data;
     }
 
     [Theory]
     [MemberData(nameof(FloatCases))]
-    public void FloatWeightsMatchReference(DType dtype, bool forceScalar, int threads)
+    public void FloatWeightsMatchReference(DType dtype, string path, int threads)
     {
+        if (path == "avx2" && !(System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported)) return;
         var rng = new Random(1234 + (int)dtype);
-        using var backend = new CpuBackend(threads, forceScalar);
+        using var backend = new CpuBackend(threads, forceScalar: path == "scalar", forceAvx2: path == "avx2");
         foreach (int outRows in new[] { 9, 301 })
         {
             for (int cols = 1; cols <= 130; cols += outRows == 9 ? 1 : 7)
@@ -42,14 +44,15 @@ public unsafe class MatMulTests
         }
     }
 
-    public static TheoryData<bool, int> Q8Cases() => new() { { false, 1 }, { false, 2 }, { true, 1 }, { true, 2 } };
+    public static TheoryData<string, int> Q8Cases() => new() { { "best", 1 }, { "best", 2 }, { "avx2", 2 }, { "scalar", 1 }, { "scalar", 2 } };
 
     [Theory]
     [MemberData(nameof(Q8Cases))]
-    public void Q8WeightsMatchExactQ8Arithmetic(bool forceScalar, int threads)
+    public void Q8WeightsMatchExactQ8Arithmetic(string path, int threads)
     {
+        if (path == "avx2" && !System.Runtime.Intrinsics.X86.Avx2.IsSupported) return;
         var rng = new Random(77);
-        using var backend = new CpuBackend(threads, forceScalar);
+        using var backend = new CpuBackend(threads, forceScalar: path == "scalar", forceAvx2: path == "avx2");
         foreach (int outRows in new[] { 5, 9, 301 })
         {
             foreach (int cols in new[] { 32, 64, 96, 128, 160, 256, 768 })
@@ -103,6 +106,37 @@ public unsafe class MatMulTests
     }
 
     [Fact]
+    public void Q8ActivationQuantizersGiveIdenticalBytes()
+    {
+        var rng = new Random(5);
+        const int blocks = 64;
+        float[] x = RandomFloats(rng, blocks * 32, 3f);
+        for (int i = 0; i < 32; i++) x[i] = (i - 16) * 0.5f; // exact halves: round-half-even must agree
+        Array.Clear(x, 32, 32);                             // an all-zero block: scale 0
+        var (qs, ds) = (new sbyte[x.Length], new float[blocks]);
+        var (q2, d2) = (new sbyte[x.Length], new float[blocks]);
+        var (q5, d5) = (new sbyte[x.Length], new float[blocks]);
+        fixed (float* xp = x)
+        fixed (sbyte* qsp = qs, q2p = q2, q5p = q5)
+        fixed (float* dsp = ds, d2p = d2, d5p = d5)
+        {
+            Q8Activations.QuantizeRowScalar(xp, blocks, qsp, dsp);
+            if (System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+            {
+                Q8Activations.QuantizeRowAvx2(xp, blocks, q2p, d2p);
+                Assert.Equal(qs, q2);
+                Assert.Equal(ds, d2);
+            }
+            if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            {
+                Q8Activations.QuantizeRowAvx512(xp, blocks, q5p, d5p);
+                Assert.Equal(qs, q5);
+                Assert.Equal(ds, d5);
+            }
+        }
+    }
+
+    [Fact]
     public void Q8RejectsColumnsNotMultipleOf32()
     {
         using var backend = new CpuBackend(1);
@@ -112,6 +146,27 @@ public unsafe class MatMulTests
         using var bad = new CpuTensor(DType.Q8_0, new[] { 2, 40 }, new NativeBuffer(DType.Q8_0.ByteSize(80) + 8));
         using var y = Activations(new float[2], 1, 2);
         Assert.Throws<ArgumentException>(() => backend.MatMul(x, bad, y, 1));
+    }
+
+    [Fact]
+    public void SimdHalfWidensEveryBitPatternExactlyWithAvx2()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported) return;
+        var bits = new uint[65536];
+        for (int i = 0; i < bits.Length; i++) bits[i] = (uint)i;
+        fixed (uint* p = bits)
+        {
+            for (int i = 0; i < bits.Length; i += 8)
+            {
+                var v = SimdHalf.ToSingle(System.Runtime.Intrinsics.Vector256.Load(p + i));
+                for (int j = 0; j < 8; j++)
+                {
+                    float expected = FloatConversion.F16ToFloat((ushort)(i + j));
+                    if (float.IsNaN(expected)) Assert.True(float.IsNaN(v[j]), $"half 0x{i + j:x4}");
+                    else Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(v[j]));
+                }
+            }
+        }
     }
 
     [Fact]

@@ -21,15 +21,16 @@ public sealed unsafe class CpuBackend : IBackend
     }
 
     /// <summary>Creates a backend; <paramref name="forceScalar"/> selects the portable fallback kernels
-    /// even where AVX-512 is present (tests compare both paths).</summary>
-    internal CpuBackend(int? threads, bool forceScalar)
+    /// even where AVX-512 is present, <paramref name="forceAvx2"/> the AVX2 matmul kernels (tests cover
+    /// every path on any machine that can run it).</summary>
+    internal CpuBackend(int? threads, bool forceScalar, bool forceAvx2 = false)
     {
         ForceScalar = forceScalar;
         _simd = !forceScalar && Vector512.IsHardwareAccelerated;
         int n = threads ?? WorkerPool.DefaultThreadCount;
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(threads), n, "thread count must be at least 1");
         _pool = new WorkerPool(n);
-        _matMul = new CpuMatMul(_pool, forceScalar);
+        _matMul = new CpuMatMul(_pool, forceScalar, forceAvx2);
         _attention = new CpuAttention(_pool, forceScalar);
     }
 

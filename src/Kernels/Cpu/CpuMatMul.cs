@@ -16,12 +16,13 @@ namespace SpecCore.Kernels.Cpu;
 /// Inside a chunk, a register tile of 4 weight rows × up to 4 token rows of Vector512 accumulators
 /// streams the 4 weight rows once per group of 4 tokens (GEMV is the 1-token tile), BF16/F16 are
 /// widened in registers, and the 16 sums of a tile are reduced with horizontal adds and stored as
-/// 4 contiguous floats per token. Q8_0 quantizes the activations to int8 per 32-block once per call
+/// 4 contiguous floats per token. With AVX2 but no AVX-512 the float tile is 4 × 2 of Vector256
+/// (CpuMatMul.Avx2.cs). Q8_0 quantizes the activations to int8 per 32-block once per call
 /// and uses int8 dot products (AvxVnni vpdpbusd, else Avx2 vpmaddubsw + vpmaddwd) with the
-/// |w| / sign(x, w) trick. Without AVX-512 (or when forced) the portable path widens each weight
+/// |w| / sign(x, w) trick. Without AVX2 (or when forced) the portable path widens each weight
 /// row and uses TensorPrimitives.Dot (Q8_0: scalar integer dots).
 /// </remarks>
-internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
+internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
 {
     /// <summary>Multiply-adds below which the matmul stays on the calling thread.</summary>
     internal const long SmallWork = 48 * 1024;
@@ -38,6 +39,7 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
     private long _rowBytes;
     private int _chunkRows;
     private bool _simd;
+    private bool _avx2;
 
     // Q8_0 activations: [rows, in] int8 and [rows, in / 32] scales.
     private sbyte* _qx;
@@ -47,11 +49,15 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
     [ThreadStatic] private static float[]? t_rowScratch;
 
     private static readonly bool s_vnni = AvxVnni.IsSupported;
+    private static readonly bool s_q8FourTokens = Avx512F.VL.IsSupported;
 
-    public CpuMatMul(WorkerPool pool, bool forceScalar)
+    private readonly bool _forceAvx2;
+
+    public CpuMatMul(WorkerPool pool, bool forceScalar, bool forceAvx2 = false)
     {
         _pool = pool;
         _forceScalar = forceScalar;
+        _forceAvx2 = forceAvx2;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -74,11 +80,13 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
         switch (_dtype)
         {
             case DType.F32 or DType.BF16 or DType.F16:
-                _simd = !_forceScalar && Vector512.IsHardwareAccelerated && Avx512F.IsSupported && _in >= 16;
+                _simd = !_forceScalar && !_forceAvx2 && Vector512.IsHardwareAccelerated && Avx512F.IsSupported && _in >= 16;
+                _avx2 = !_simd && !_forceScalar && Avx2.IsSupported && Fma.IsSupported && _in >= 8;
                 break;
             case DType.Q8_0:
                 if (_in % DTypeInfo.Q8BlockSize != 0) throw new ArgumentException($"q8_0 matmul needs a multiple of {DTypeInfo.Q8BlockSize} columns, got {_in}");
                 _simd = !_forceScalar && Avx2.IsSupported;
+                _avx2 = false;
                 QuantizeActivations();
                 break;
             default:
@@ -119,6 +127,15 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
                     if (s_vnni) RowsQ8<VnniDot>(start, end);
                     else RowsQ8<Avx2Dot>(start, end);
                     return;
+            }
+        }
+        if (_avx2)
+        {
+            switch (_dtype)
+            {
+                case DType.F32: RowsAvx2<F32Loader>(start, end); return;
+                case DType.BF16: RowsAvx2<BF16Loader>(start, end); return;
+                case DType.F16: RowsAvx2<F16Loader>(start, end); return;
             }
         }
         if (_dtype == DType.Q8_0) RowsQ8Scalar(start, end);
@@ -310,11 +327,16 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
             _dx = (float*)NativeMemory.AlignedAlloc((nuint)(_qCapacity / DTypeInfo.Q8BlockSize * sizeof(float)), 64);
         }
         int blocks = _in / DTypeInfo.Q8BlockSize;
-        bool simd = !_forceScalar && Avx512F.IsSupported;
+        bool avx512 = !_forceScalar && !_forceAvx2 && Avx512F.IsSupported;
+        bool avx2 = !_forceScalar && Avx2.IsSupported;
         for (int t = 0; t < _rows; t++)
         {
-            if (simd) Q8Activations.QuantizeRowAvx512(_x + (long)t * _in, blocks, _qx + (long)t * _in, _dx + (long)t * blocks);
-            else Q8Activations.QuantizeRowScalar(_x + (long)t * _in, blocks, _qx + (long)t * _in, _dx + (long)t * blocks);
+            float* x = _x + (long)t * _in;
+            sbyte* q = _qx + (long)t * _in;
+            float* d = _dx + (long)t * blocks;
+            if (avx512) Q8Activations.QuantizeRowAvx512(x, blocks, q, d);
+            else if (avx2) Q8Activations.QuantizeRowAvx2(x, blocks, q, d);
+            else Q8Activations.QuantizeRowScalar(x, blocks, q, d);
         }
     }
 
@@ -330,13 +352,18 @@ internal sealed unsafe class CpuMatMul : ParallelJob, IDisposable
         {
             byte* w = _w + o * _rowBytes;
             int t = 0;
-            for (; t + 4 <= _rows; t += 4) TileQ8<Four, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols);
-            switch (_rows - t)
+            sbyte* qx = _qx;
+            float* dx = _dx;
+            float* y = _y + o;
+            // Four token rows need 16 accumulators: only AVX-512's 32 vector registers hold them; with
+            // AVX2's 16 the tile is at most two tokens high.
+            if (s_q8FourTokens)
             {
-                case 3: TileQ8<Three, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
-                case 2: TileQ8<Two, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
-                case 1: TileQ8<One, TD>(w, rowBytes, _qx + (long)t * n, _dx + (long)t * blocks, blocks, _y + (long)t * outCols + o, outCols); break;
+                for (; t + 4 <= _rows; t += 4) TileQ8<Four, TD>(w, rowBytes, qx + (long)t * n, dx + (long)t * blocks, blocks, y + (long)t * outCols, outCols);
+                if (_rows - t == 3) { TileQ8<Three, TD>(w, rowBytes, qx + (long)t * n, dx + (long)t * blocks, blocks, y + (long)t * outCols, outCols); continue; }
             }
+            for (; t + 2 <= _rows; t += 2) TileQ8<Two, TD>(w, rowBytes, qx + (long)t * n, dx + (long)t * blocks, blocks, y + (long)t * outCols, outCols);
+            if (t < _rows) TileQ8<One, TD>(w, rowBytes, qx + (long)t * n, dx + (long)t * blocks, blocks, y + (long)t * outCols, outCols);
         }
         for (; o < end; o++)
         {
@@ -553,6 +580,33 @@ internal static unsafe class Q8Activations
             Vector128<sbyte> qhi = Avx512F.ConvertToVector128SByteWithSaturation(Avx512F.ConvertToVector512Int32(hi * iv));
             qlo.Store(q + b * 32);
             qhi.Store(q + b * 32 + 16);
+        }
+    }
+
+    /// <summary>The AVX2 version of <see cref="QuantizeRowAvx512"/>: identical bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void QuantizeRowAvx2(float* x, int blocks, sbyte* q, float* d)
+    {
+        Vector256<float> signBit = Vector256.Create(-0f);
+        for (int b = 0; b < blocks; b++)
+        {
+            float* v = x + b * 32;
+            Vector256<float> v0 = Vector256.Load(v), v1 = Vector256.Load(v + 8), v2 = Vector256.Load(v + 16), v3 = Vector256.Load(v + 24);
+            Vector256<float> m = Vector256.MaxNative(Vector256.MaxNative(Avx.AndNot(signBit, v0), Avx.AndNot(signBit, v1)),
+                                                     Vector256.MaxNative(Avx.AndNot(signBit, v2), Avx.AndNot(signBit, v3)));
+            Vector128<float> h = Vector128.MaxNative(m.GetLower(), m.GetUpper());
+            h = Vector128.MaxNative(h, Vector128.Shuffle(h, Vector128.Create(2, 3, 0, 1)));
+            h = Vector128.MaxNative(h, Vector128.Shuffle(h, Vector128.Create(1, 0, 3, 2)));
+            float scale = h.ToScalar() / 127f;
+            float inv = scale == 0 ? 0 : 1f / scale;
+            d[b] = scale;
+            Vector256<float> iv = Vector256.Create(inv);
+            // vcvtps2dq rounds half to even; the two packs saturate and interleave 128-bit lanes, which
+            // vpermd puts back in order.
+            Vector256<short> p01 = Avx2.PackSignedSaturate(Avx.ConvertToVector256Int32(v0 * iv), Avx.ConvertToVector256Int32(v1 * iv));
+            Vector256<short> p23 = Avx2.PackSignedSaturate(Avx.ConvertToVector256Int32(v2 * iv), Avx.ConvertToVector256Int32(v3 * iv));
+            Vector256<sbyte> packed = Avx2.PackSignedSaturate(p01, p23);
+            Avx2.PermuteVar8x32(packed.AsInt32(), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsSByte().Store(q + b * 32);
         }
     }
 

@@ -5,8 +5,9 @@ using SpecCore.Tensors;
 
 namespace SpecCore.Kernels.Cpu;
 
-/// <summary>Reads 16 consecutive weights of one dtype as a Vector512 of floats (and one as a float),
-/// so a single generic matmul kernel serves F32, BF16 and F16 rows; the JIT specialises it per struct.</summary>
+/// <summary>Reads 16 (AVX-512) or 8 (AVX2) consecutive weights of one dtype as a vector of floats (and one
+/// as a float), so a single generic matmul kernel serves F32, BF16 and F16 rows; the JIT specialises it
+/// per struct.</summary>
 internal unsafe interface IWeightLoader
 {
     /// <summary>Bytes per element.</summary>
@@ -14,6 +15,9 @@ internal unsafe interface IWeightLoader
 
     /// <summary>Elements [i, i + 16) of the row starting at <paramref name="row"/>, widened to F32.</summary>
     static abstract Vector512<float> Load16(byte* row, nint i);
+
+    /// <summary>Elements [i, i + 8) of the row starting at <paramref name="row"/>, widened to F32 (AVX2).</summary>
+    static abstract Vector256<float> Load8(byte* row, nint i);
 
     /// <summary>Element i of the row, widened to F32.</summary>
     static abstract float Load1(byte* row, nint i);
@@ -25,6 +29,9 @@ internal readonly unsafe struct F32Loader : IWeightLoader
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Load16(byte* row, nint i) => Vector512.Load((float*)row + i);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(byte* row, nint i) => Vector256.Load((float*)row + i);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* row, nint i) => ((float*)row)[i];
@@ -40,6 +47,10 @@ internal readonly unsafe struct BF16Loader : IWeightLoader
         Vector512.ShiftLeft(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + i)), 16).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(byte* row, nint i) =>
+        Vector256.ShiftLeft(Avx2.ConvertToVector256Int32((ushort*)row + i), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* row, nint i) => FloatConversion.BF16ToFloat(((ushort*)row)[i]);
 }
 
@@ -50,6 +61,10 @@ internal readonly unsafe struct F16Loader : IWeightLoader
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Load16(byte* row, nint i) =>
         SimdHalf.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + i)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(byte* row, nint i) =>
+        SimdHalf.ToSingle(Avx2.ConvertToVector256Int32((ushort*)row + i).AsUInt32());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* row, nint i) => FloatConversion.F16ToFloat(((ushort*)row)[i]);
@@ -70,6 +85,18 @@ internal static class SimdHalf
         Vector512<uint> infNan = Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x0F800000u));
         Vector512<uint> bits = Vector512.ConditionalSelect(infNan, magnitude | Vector512.Create(0x7F800000u), value.AsUInt32());
         return (bits | Vector512.ShiftLeft(h & Vector512.Create(0x8000u), 16)).AsSingle();
+    }
+
+    /// <summary>The same for 8 half bit patterns (AVX2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ToSingle(Vector256<uint> h)
+    {
+        Vector256<uint> magnitude = Vector256.ShiftLeft(h & Vector256.Create(0x7FFFu), 13);
+        Vector256<float> value = magnitude.AsSingle() * Vector256.Create(5.192296858534828e33f);
+        // Signed compare (AVX2 has no unsigned one); magnitudes are below 2^28.
+        Vector256<uint> infNan = Vector256.GreaterThanOrEqual(magnitude.AsInt32(), Vector256.Create(0x0F800000)).AsUInt32();
+        Vector256<uint> bits = Vector256.ConditionalSelect(infNan, magnitude | Vector256.Create(0x7F800000u), value.AsUInt32());
+        return (bits | Vector256.ShiftLeft(h & Vector256.Create(0x8000u), 16)).AsSingle();
     }
 
     /// <summary>Widens one half bit pattern to float (finite values exact; used for Q8_0 scales).</summary>
