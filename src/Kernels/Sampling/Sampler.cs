@@ -97,14 +97,11 @@ public sealed class Sampler
         // Candidates sorted by probability descending, then id ascending: probabilities are non-negative, so
         // their bit patterns order like the values and one ulong key per candidate sorts both ways at once.
         // With top-p alone, tokens below (1 - p) / (n - 1) can never be in the nucleus (llama2.c's cut-off),
-        // so only the rest are sorted.
+        // so only the rest are sorted. That holds only when some token reaches the cut-off (then at most
+        // n - 1 tokens below it weigh less than 1 - p); when none does (p < 1/n), all are candidates.
         float cutoff = k == n ? (1f - Options.TopP) / (n - 1) : 0f;
-        int count = 0;
-        for (int i = 0; i < n; i++)
-        {
-            float p = probabilities[i];
-            if (p >= cutoff) _order[count++] = (ulong)(0x7F800000u - BitConverter.SingleToUInt32Bits(p)) << 32 | (uint)i;
-        }
+        int count = Candidates(probabilities, cutoff);
+        if (count == 0) count = Candidates(probabilities, 0f);
         Span<ulong> order = _order.AsSpan(0, count);
         order.Sort();
 
@@ -125,6 +122,18 @@ public sealed class Sampler
         // Zero everything, then restore the kept ones renormalised.
         probabilities.Clear();
         for (int i = 0; i < keep; i++) probabilities[(int)(uint)order[i]] = _kept[i];
+    }
+
+    /// <summary>Writes the sort keys of the tokens with probability ≥ <paramref name="cutoff"/>; returns their count.</summary>
+    private int Candidates(ReadOnlySpan<float> probabilities, float cutoff)
+    {
+        int count = 0;
+        for (int i = 0; i < probabilities.Length; i++)
+        {
+            float p = probabilities[i];
+            if (p >= cutoff) _order[count++] = (ulong)(0x7F800000u - BitConverter.SingleToUInt32Bits(p)) << 32 | (uint)i;
+        }
+        return count;
     }
 
     /// <summary>Draws a token from a normalised distribution (inverse CDF) with the next uniform of <see cref="Random"/>.</summary>
