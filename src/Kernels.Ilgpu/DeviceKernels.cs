@@ -24,6 +24,25 @@ internal struct AttentionArgs
     public float Scale;
 }
 
+/// <summary>Arguments of the sampling kernel.</summary>
+internal struct SampleArgs
+{
+    public ArrayView<float> Logits;   // [rows, vocab]
+    public ArrayView<float> Uniforms; // [rows] in [0, 1)
+    public ArrayView<int> Result;     // [rows]
+    public int Vocab;
+    public float InvTemperature;      // 1 / T, T > 0
+    public int TopK;                  // 1..vocab (vocab: no limit)
+    public float TopP;                // (0, 1] (1: no limit)
+}
+
+/// <summary>A count and a mass summed together in one group reduction.</summary>
+internal struct CountMass
+{
+    public int Count;
+    public float Mass;
+}
+
 /// <summary>
 /// The device kernels of <see cref="IlgpuBackend"/>. Explicitly grouped kernels are written for any
 /// warp size and any group size that is a multiple of it (the CPU accelerator runs them with small warps,
@@ -86,6 +105,36 @@ internal static class DeviceKernels
         for (int i = 1; i < warps; i++) best = XMath.Max(best, scratch[i]);
         Group.Barrier();
         return best;
+    }
+
+    private static int WarpSumInt(int value)
+    {
+        for (int offset = Warp.WarpSize / 2; offset > 0; offset >>= 1)
+            value += Warp.ShuffleXor(value, offset);
+        return value;
+    }
+
+    /// <summary>Sums of a count and a mass over the group, returned to every thread (one pair of barriers for
+    /// both). counts, masses: shared, ≥ warps per group.</summary>
+    private static CountMass GroupCountMass(int count, float mass, ArrayView<int> counts, ArrayView<float> masses)
+    {
+        count = WarpSumInt(count);
+        mass = WarpSum(mass);
+        if (Warp.IsFirstLane)
+        {
+            counts[Warp.WarpIdx] = count;
+            masses[Warp.WarpIdx] = mass;
+        }
+        Group.Barrier();
+        int warps = Group.DimX / Warp.WarpSize;
+        var total = new CountMass();
+        for (int i = 0; i < warps; i++)
+        {
+            total.Count += counts[i];
+            total.Mass += masses[i];
+        }
+        Group.Barrier();
+        return total;
     }
 
     // ---------------------------------------------------------------- matmul
@@ -276,6 +325,192 @@ internal static class DeviceKernels
             active = half;
         }
         if (t == 0) result[Grid.IdxX] = indices[0];
+    }
+
+    /// <summary>Probability of token i under softmax(logits / T), computed as the host's Sampler does
+    /// ((l − max)·(1/T), exp, times 1/sum); the same instructions every pass, so the same bits.</summary>
+    private static float Probability(ArrayView<float> logits, int i, float max, float invT, float invSum) =>
+        XMath.Exp((logits[i] - max) * invT) * invSum;
+
+    private static int Bits(float p) => (int)Interop.FloatAsInt(p);
+
+    /// <summary>
+    /// Samples one token per row (one group per row) exactly as the host's <c>Sampler</c>: softmax(logits / T),
+    /// top-k then top-p over candidates ordered by probability descending and id ascending, renormalised,
+    /// inverse CDF over ids with the row's uniform. Nothing is sorted: probabilities are non-negative, so
+    /// their bit patterns order like the values, and each cut is found by bisection on a bit pattern with one
+    /// pass and one group reduction per step (≤ 30 steps; top-k's count and top-p's mass share the passes):
+    /// t_k = the largest b with count(bits ≥ b) ≥ k, t_p = the largest b with mass(bits ≥ b) ≥ p. The kept
+    /// set is a prefix of the candidate order ending inside the tie group of t_k or t_p (whichever ends
+    /// first); within that tie group the lowest ids are kept, the last one found by bisection on the id
+    /// (skipped when the whole tie group is kept). Top-p counts the tied tokens it needs as
+    /// ⌈(p − mass above) / p_t⌉, where the host adds them one at a time: they differ only by rounding.
+    /// Selection: each thread owns a contiguous id range, an exclusive scan of the ranges' kept mass in
+    /// shared memory places uniform·total, and the lowest id whose cumulative kept mass exceeds it wins
+    /// (the last kept id when rounding leaves the total below it).
+    /// </summary>
+    public static void SampleTokens(SampleArgs a)
+    {
+        var counts = SharedMemory.Allocate<int>(MaxWarps);
+        var masses = SharedMemory.Allocate<float>(MaxWarps);
+        var prefix = SharedMemory.Allocate<float>(MaxGroupSize);
+        var found = SharedMemory.Allocate<int>(MaxGroupSize);
+        var lastKept = SharedMemory.Allocate<int>(MaxGroupSize);
+        int t = Group.IdxX;
+        int g = Group.DimX;
+        int row = Grid.IdxX;
+        int n = a.Vocab;
+        float invT = a.InvTemperature;
+        ArrayView<float> logits = a.Logits.SubView((long)row * n, n);
+
+        // Stable softmax: max, then the sum of exponentials.
+        float max = float.NegativeInfinity;
+        for (int i = t; i < n; i += g) max = XMath.Max(max, logits[i]);
+        max = GroupMax(max, masses);
+        float sum = 0f;
+        for (int i = t; i < n; i += g) sum += XMath.Exp((logits[i] - max) * invT);
+        float invSum = 1f / GroupSum(sum, masses);
+
+        int k = a.TopK;
+        bool limitK = k < n;
+        bool limitP = false;
+        if (a.TopP < 1f)
+        {
+            // Top-p applies when the whole mass reaches p (rounding may leave it just below p < 1).
+            float all = 0f;
+            for (int i = t; i < n; i += g) all += Probability(logits, i, max, invT, invSum);
+            limitP = GroupSum(all, masses) >= a.TopP;
+        }
+
+        // Bisection on bit patterns of p ≤ 1 (0x3F800000). Invariants: count(bits ≥ kLo) ≥ k > count(bits ≥ kHi),
+        // mass(bits ≥ pLo) ≥ p > mass(bits ≥ pHi). Masses of nested sets keep their order under rounding.
+        int kLo = 0, kHi = limitK ? 0x3F800001 : 1;
+        int pLo = 0, pHi = limitP ? 0x3F800001 : 1;
+        while (kHi - kLo > 1 || pHi - pLo > 1)
+        {
+            int kMid = kLo + ((kHi - kLo) >> 1);
+            int pMid = pLo + ((pHi - pLo) >> 1);
+            int count = 0;
+            float mass = 0f;
+            for (int i = t; i < n; i += g)
+            {
+                float p = Probability(logits, i, max, invT, invSum);
+                int bits = Bits(p);
+                if (bits >= kMid) count++;
+                if (bits >= pMid) mass += p;
+            }
+            CountMass s = GroupCountMass(count, mass, counts, masses);
+            if (s.Count >= k) kLo = kMid; else kHi = kMid;
+            if (s.Mass >= a.TopP) pLo = pMid; else pHi = pMid;
+        }
+
+        // Where the kept prefix ends: threshold bits tb, the number of tied tokens at tb it keeps.
+        int tb = 0, needTies = 0, ties = 0;
+        if (limitK || limitP)
+        {
+            int gtK = 0, eqK = 0, gtP = 0, eqP = 0;
+            float massGtP = 0f;
+            for (int i = t; i < n; i += g)
+            {
+                float p = Probability(logits, i, max, invT, invSum);
+                int bits = Bits(p);
+                if (bits > kLo) gtK++; else if (bits == kLo) eqK++;
+                if (bits > pLo) { gtP++; massGtP += p; } else if (bits == pLo) eqP++;
+            }
+            CountMass above = GroupCountMass(gtK, massGtP, counts, masses);
+            CountMass tiesK = GroupCountMass(eqK, 0f, counts, masses);
+            CountMass aboveP = GroupCountMass(gtP, 0f, counts, masses);
+            CountMass tiesP = GroupCountMass(eqP, 0f, counts, masses);
+            int lengthP = n, tiesNeededP = 0;
+            if (limitP)
+            {
+                float pt = Interop.IntAsFloat((uint)pLo);
+                float need = (a.TopP - above.Mass) / pt;
+                if (need >= tiesP.Count) tiesNeededP = tiesP.Count;
+                else
+                {
+                    tiesNeededP = (int)need;
+                    if (tiesNeededP < need) tiesNeededP++;
+                    if (tiesNeededP < 1) tiesNeededP = 1;
+                }
+                lengthP = aboveP.Count + tiesNeededP;
+            }
+            if (limitP && (!limitK || lengthP <= k))
+            {
+                tb = pLo;
+                needTies = tiesNeededP;
+                ties = tiesP.Count;
+            }
+            else
+            {
+                tb = kLo;
+                needTies = k - above.Count;
+                ties = tiesK.Count;
+            }
+        }
+
+        // The last kept id of the tie group: the smallest j with count(bits == tb, id ≤ j) ≥ needTies.
+        int lastTie = n - 1;
+        if (needTies < ties)
+        {
+            int lo = -1, hi = n - 1;
+            while (hi - lo > 1)
+            {
+                int mid = lo + ((hi - lo) >> 1);
+                int count = 0;
+                for (int i = t; i <= mid; i += g)
+                    if (Bits(Probability(logits, i, max, invT, invSum)) == tb) count++;
+                if (GroupCountMass(count, 0f, counts, masses).Count >= needTies) hi = mid; else lo = mid;
+            }
+            lastTie = hi;
+        }
+
+        // Inverse CDF over ids among kept tokens: contiguous id ranges per thread, exclusive scan of their mass.
+        int chunk = (n + g - 1) / g;
+        int start = XMath.Min(n, t * chunk);
+        int end = XMath.Min(n, start + chunk);
+        float local = 0f;
+        for (int i = start; i < end; i++)
+        {
+            float p = Probability(logits, i, max, invT, invSum);
+            int bits = Bits(p);
+            if (bits > tb || (bits == tb && i <= lastTie)) local += p;
+        }
+        prefix[t] = local;
+        Group.Barrier();
+        float total = 0f, cumulative = 0f;
+        for (int j = 0; j < g; j++)
+        {
+            if (j == t) cumulative = total;
+            total += prefix[j];
+        }
+        float target = a.Uniforms[row] * total;
+        // A range without a pick was scanned to its end, so its last kept id is exact (the rounding fallback).
+        int pick = int.MaxValue, last = -1;
+        for (int i = start; i < end && pick == int.MaxValue; i++)
+        {
+            float p = Probability(logits, i, max, invT, invSum);
+            int bits = Bits(p);
+            if (p > 0f && (bits > tb || (bits == tb && i <= lastTie)))
+            {
+                cumulative += p;
+                last = i;
+                if (target < cumulative) pick = i;
+            }
+        }
+        found[t] = pick;
+        lastKept[t] = last;
+        Group.Barrier();
+        if (t == 0)
+        {
+            int best = int.MaxValue, lastAll = -1;
+            for (int j = 0; j < g; j++)
+            {
+                best = XMath.Min(best, found[j]);
+                lastAll = XMath.Max(lastAll, lastKept[j]);
+            }
+            a.Result[row] = best != int.MaxValue ? best : XMath.Max(lastAll, 0);
+        }
     }
 
     // ---------------------------------------------------------------- attention

@@ -3,6 +3,7 @@ using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
+using SpecCore.Kernels.Sampling;
 using SpecCore.Tensors;
 
 namespace SpecCore.Kernels.Ilgpu;
@@ -26,7 +27,7 @@ public sealed record IlgpuOptions
 /// The GPU backend: every operation of the forward pass as ILGPU kernels on CUDA, OpenCL (2.0 with generic
 /// address space) or ILGPU's CPU accelerator (for tests). Weights are uploaded once in their stored dtype
 /// (F32, F16, BF16); activations and the KV cache live on the device; kernels are compiled once when the
-/// backend is created. Calls are queued on one stream; <see cref="Read"/> and <see cref="ArgMax"/> wait.
+/// backend is created. Calls are queued on one stream; <see cref="Read"/>, <see cref="ArgMax"/> and <see cref="SampleTokens"/> wait.
 /// JIT builds only: ILGPU emits code at run time, so it cannot run under NativeAOT.
 /// </summary>
 public sealed class IlgpuBackend : IBackend
@@ -38,6 +39,7 @@ public sealed class IlgpuBackend : IBackend
     private readonly int _gemvGroup;   // threads per group of the one-token matmul
     private readonly int _tiledGroup;  // threads per group of the batched matmul
     private readonly int _rowGroup;    // threads per group of per-row kernels (norm, argmax, attention)
+    private readonly int _sampleGroup; // threads per group of the sampling kernel (one group per row)
     private readonly int _attentionChunk;
 
     private readonly WeightKernels<F32Weights> _f32;
@@ -48,6 +50,7 @@ public sealed class IlgpuBackend : IBackend
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _swiGlu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _add;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int> _argMax;
+    private readonly Action<KernelConfig, SampleArgs> _sampleTokens;
     private readonly Action<KernelConfig, AttentionArgs> _attention;
     private readonly Action<KernelConfig, AttentionArgs> _attentionCombine;
 
@@ -57,6 +60,7 @@ public sealed class IlgpuBackend : IBackend
     private readonly DeviceInts _ancestors;
     private readonly DeviceInts _ancestorStart;
     private readonly DeviceInts _argMaxResult;
+    private MemoryBuffer1D<float, Stride1D.Dense> _uniforms; // [≥ rows] uniforms of SampleTokens
     private MemoryBuffer1D<float, Stride1D.Dense> _partials; // attention split: max, sum and acc per chunk
     private int[] _ancestorHost = new int[64];
     private int[] _ancestorStartHost = new int[65];
@@ -84,6 +88,7 @@ public sealed class IlgpuBackend : IBackend
             _gemvGroup = GroupOf(4 * _warp, maxThreads);
             _tiledGroup = GroupOf(64, maxThreads);
             _rowGroup = GroupOf(128, maxThreads);
+            _sampleGroup = GroupOf(256, maxThreads);
 
             _f32 = new WeightKernels<F32Weights>(_accelerator);
             _f16 = new WeightKernels<F16Weights>(_accelerator);
@@ -93,6 +98,7 @@ public sealed class IlgpuBackend : IBackend
             _swiGlu = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(DeviceKernels.SwiGlu);
             _add = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(DeviceKernels.Add);
             _argMax = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int>(DeviceKernels.ArgMax);
+            _sampleTokens = _accelerator.LoadStreamKernel<SampleArgs>(DeviceKernels.SampleTokens);
             _attention = _accelerator.LoadStreamKernel<AttentionArgs>(DeviceKernels.Attention);
             _attentionCombine = _accelerator.LoadStreamKernel<AttentionArgs>(DeviceKernels.AttentionCombine);
 
@@ -101,6 +107,7 @@ public sealed class IlgpuBackend : IBackend
             _ancestors = new DeviceInts(_accelerator, 64 * 65 / 2);
             _ancestorStart = new DeviceInts(_accelerator, 65);
             _argMaxResult = new DeviceInts(_accelerator, 64);
+            _uniforms = _accelerator.Allocate1D<float>(64);
             _partials = _accelerator.Allocate1D<float>(1);
             Description = DescribeAccelerator();
         }
@@ -521,6 +528,43 @@ public sealed class IlgpuBackend : IBackend
         _stream.Synchronize();
     }
 
+    /// <inheritdoc />
+    public void SampleTokens(DeviceTensor logits, int rows, SamplingOptions options, ReadOnlySpan<float> uniforms, Span<int> result)
+    {
+        var t = F32(logits, nameof(logits));
+        if (rows < 0 || rows > t.Rows || result.Length < rows) throw new ArgumentOutOfRangeException(nameof(rows));
+        if (options.IsGreedy)
+        {
+            ArgMax(logits, rows, result);
+            return;
+        }
+        options.Validate();
+        if (uniforms.Length < rows) throw new ArgumentException($"{rows} rows need {rows} uniforms, got {uniforms.Length}", nameof(uniforms));
+        if (rows == 0) return;
+        if (_uniforms.Length < rows)
+        {
+            _uniforms.Dispose();
+            _uniforms = _accelerator.Allocate1D<float>(Math.Max(rows, 2 * _uniforms.Length));
+        }
+        ArrayView<float> u = _uniforms.View.SubView(0, rows);
+        u.CopyFromCPU(_stream, uniforms[..rows]);
+        int vocab = t.Cols;
+        ArrayView<int> dst = _argMaxResult.Reserve(rows);
+        _sampleTokens(new KernelConfig(rows, _sampleGroup), new SampleArgs
+        {
+            Logits = t.F32,
+            Uniforms = u,
+            Result = dst,
+            Vocab = vocab,
+            InvTemperature = 1f / options.Temperature,
+            TopK = options.TopK > 0 ? Math.Min(options.TopK, vocab) : vocab,
+            TopP = options.TopP,
+        });
+        _stream.Synchronize();
+        dst.CopyToCPU(_stream, result[..rows]);
+        _stream.Synchronize();
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private static void CheckRows(int rows, IlgpuTensor a, IlgpuTensor b)
@@ -546,6 +590,7 @@ public sealed class IlgpuBackend : IBackend
         _ancestors.Dispose();
         _ancestorStart.Dispose();
         _argMaxResult.Dispose();
+        _uniforms.Dispose();
         _partials.Dispose();
         _accelerator.Dispose();
         _context.Dispose();

@@ -1,3 +1,4 @@
+using SpecCore.Kernels.Sampling;
 using SpecCore.Tensors;
 
 namespace SpecCore.Kernels;
@@ -72,4 +73,13 @@ public interface IBackend : IDisposable
 
     /// <summary>Index of the largest value of each of the first rows of logits [rows, vocab] (ties: lowest index).</summary>
     void ArgMax(DeviceTensor logits, int rows, Span<int> result);
+
+    /// <summary>Chooses one token for each of the first rows of logits [rows, vocab] exactly as
+    /// <see cref="Sampler.Sample(ReadOnlySpan{float}, float)"/> does with <c>uniforms[r]</c> (drawn on the host
+    /// with <see cref="Sampler.DrawUniforms"/>): the argmax (lowest index on ties) when greedy, otherwise
+    /// softmax(logits / T) restricted to top-k and top-p (candidates by probability descending, then id
+    /// ascending), renormalised, inverse-CDF over ids. Device and host agree up to float rounding when a
+    /// uniform lies on a CDF boundary. Only the token ids come back to the host; <paramref name="uniforms"/>
+    /// (≥ rows values in [0, 1)) may be empty when greedy.</summary>
+    void SampleTokens(DeviceTensor logits, int rows, SamplingOptions options, ReadOnlySpan<float> uniforms, Span<int> result);
 }

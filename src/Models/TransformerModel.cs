@@ -1,4 +1,5 @@
 using SpecCore.Kernels;
+using SpecCore.Kernels.Sampling;
 using SpecCore.Tensors;
 
 namespace SpecCore.Models;
@@ -175,6 +176,39 @@ public sealed class TransformerModel : IDisposable
         LogitsRows logitsRows = LogitsRows.All)
     {
         int n = tokens.Length;
+        RunLayers(state, tokens, parents);
+        int rows = logitsRows == LogitsRows.Last ? 1 : n;
+        ComputeLogits(state, n, rows);
+        Span<float> logits = state.Logits.AsSpan(0, rows * Config.VocabSize);
+        Backend.Read(state.DeviceLogits, logits);
+        return logits;
+    }
+
+    /// <summary>
+    /// Runs the model over new tokens like <see cref="Forward"/>, then samples on the backend instead of
+    /// returning logits: <paramref name="result"/> gets one token for each of the last
+    /// <c>result.Length</c> tokens of the batch (1: the next token, as <see cref="LogitsRows.Last"/>; all:
+    /// one per row, as for verification), chosen with <see cref="IBackend.SampleTokens"/> under
+    /// <paramref name="options"/> with <c>uniforms[i]</c> (from <see cref="Sampler.DrawUniforms"/>; may be
+    /// empty when greedy). The LM head runs only for those rows and only token ids reach the host.
+    /// </summary>
+    public void ForwardSample(InferenceState state, ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents,
+        SamplingOptions options, ReadOnlySpan<float> uniforms, Span<int> result)
+    {
+        int n = tokens.Length;
+        int rows = result.Length;
+        if (rows < 1 || rows > n) throw new ArgumentException($"result must have 1..{n} entries (one per sampled row), got {rows}", nameof(result));
+        if (!options.IsGreedy && uniforms.Length < rows) throw new ArgumentException($"{rows} sampled rows need {rows} uniforms, got {uniforms.Length}", nameof(uniforms));
+        RunLayers(state, tokens, parents);
+        ComputeLogits(state, n, rows);
+        Backend.SampleTokens(state.DeviceLogits, rows, options, uniforms, result);
+    }
+
+    /// <summary>The transformer blocks over a batch: leaves the final residual stream in state.X ([n, dim])
+    /// and the batch's keys and values in the cache.</summary>
+    private void RunLayers(InferenceState state, ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents)
+    {
+        int n = tokens.Length;
         if (n == 0) throw new ArgumentException("forward needs at least one token", nameof(tokens));
         if (n > state.MaxBatch) throw new ArgumentException($"{n} tokens exceed the batch size {state.MaxBatch} of this state", nameof(tokens));
         int prefix = state.Cache.Length;
@@ -222,20 +256,21 @@ public sealed class TransformerModel : IDisposable
             b.Add(state.X, state.Delta, n);
         }
         state.Cache.Length = prefix + n;
+    }
 
-        int rows = n;
+    /// <summary>Final norm and LM head for the last <paramref name="rows"/> of the batch's <paramref name="n"/>
+    /// rows: logits land in rows [0, rows) of state.DeviceLogits ([rows, vocab]).</summary>
+    private void ComputeLogits(InferenceState state, int n, int rows)
+    {
+        IBackend b = Backend;
         DeviceTensor finalInput = state.X;
-        if (logitsRows == LogitsRows.Last && n > 1)
+        if (rows < n)
         {
-            b.CopyRows(state.X, n - 1, state.Delta, 0, 1);
+            b.CopyRows(state.X, n - rows, state.Delta, 0, rows);
             finalInput = state.Delta;
-            rows = 1;
         }
-        b.RmsNorm(finalInput, _finalNorm, state.Normed, rows, c.RmsNormEps);
+        b.RmsNorm(finalInput, _finalNorm, state.Normed, rows, Config.RmsNormEps);
         b.MatMul(state.Normed, _lmHead, state.DeviceLogits, rows);
-        Span<float> logits = state.Logits.AsSpan(0, rows * c.VocabSize);
-        b.Read(state.DeviceLogits, logits);
-        return logits;
     }
 
     /// <inheritdoc />

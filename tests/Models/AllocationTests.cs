@@ -20,18 +20,25 @@ public class AllocationTests
         int[] token = { 3 };
         int[] parents = { -1, 0, 0, 1 };
         int[] tree = { 4, 5, 6, 7 };
+        var sampling = new SamplingOptions(0.9f, TopK: 10, TopP: 0.9f);
+        float[] uniform = { 0.3f };
+        int[] next = new int[1];
         for (int i = 0; i < 4; i++) model.Forward(state, token); // warm-up (JIT, thread-static scratch)
+        model.ForwardSample(state, token, default, SamplingOptions.Greedy, default, next);
+        model.ForwardSample(state, token, default, sampling, uniform, next); // the backend's sampler scratch
         model.Forward(state, tree, parents);
         state.Cache.Truncate(4);
 
         long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 20; i++)
+        for (int i = 0; i < 10; i++)
         {
             ReadOnlySpan<float> logits = model.Forward(state, token, default, LogitsRows.Last);
             token[0] = Sampler.ArgMax(logits);
+            model.ForwardSample(state, token, default, SamplingOptions.Greedy, default, next);
+            model.ForwardSample(state, next, default, sampling, uniform, token);
         }
         model.Forward(state, tree, parents);
-        state.Cache.Compact(24, new[] { 0, 2 });
+        state.Cache.Compact(34, new[] { 0, 2 });
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 

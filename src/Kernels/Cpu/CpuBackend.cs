@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using SpecCore.Kernels.Sampling;
 using SpecCore.Tensors;
 
 namespace SpecCore.Kernels.Cpu;
@@ -14,6 +15,7 @@ public sealed unsafe class CpuBackend : IBackend
     private readonly CpuMatMul _matMul;
     private readonly CpuAttention _attention;
     private readonly bool _simd;
+    private Sampler? _sampler; // scratch of SampleTokens, kept while the vocabulary and options stay the same
 
     /// <summary>Creates a backend running on <paramref name="threads"/> threads (default: all cores).</summary>
     public CpuBackend(int? threads = null) : this(threads, forceScalar: false)
@@ -244,6 +246,23 @@ public sealed unsafe class CpuBackend : IBackend
     {
         var t = Cast(logits);
         for (int r = 0; r < rows; r++) result[r] = TensorPrimitives.IndexOfMax(t.Row(r));
+    }
+
+    /// <inheritdoc />
+    public void SampleTokens(DeviceTensor logits, int rows, SamplingOptions options, ReadOnlySpan<float> uniforms, Span<int> result)
+    {
+        var t = Cast(logits);
+        if (rows < 0 || rows > t.Rows || result.Length < rows) throw new ArgumentOutOfRangeException(nameof(rows));
+        if (options.IsGreedy)
+        {
+            ArgMax(logits, rows, result);
+            return;
+        }
+        if (uniforms.Length < rows) throw new ArgumentException($"{rows} rows need {rows} uniforms, got {uniforms.Length}", nameof(uniforms));
+        Sampler? sampler = _sampler;
+        if (sampler == null || sampler.VocabSize != t.Cols || !sampler.Options.Equals(options))
+            _sampler = sampler = new Sampler(t.Cols, options);
+        for (int r = 0; r < rows; r++) result[r] = sampler.Sample(t.Row(r), uniforms[r]);
     }
 
     private static CpuTensor Cast(DeviceTensor t) =>

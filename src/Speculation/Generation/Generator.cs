@@ -74,11 +74,16 @@ public sealed class Generator : IDisposable
         _drafter?.Reset();
         options.DraftLength.Reset();
 
+        // Plain steps sample on the backend: only the token id (and one uniform) cross the bus.
+        var uniform = new float[1];
+        var next = new int[1];
         long start = Stopwatch.GetTimestamp();
-        ReadOnlySpan<float> logits = default;
-        for (int i = 0; i < prompt.Length; i += _state.MaxBatch)
-            logits = _target.Forward(_state, prompt.Slice(i, Math.Min(_state.MaxBatch, prompt.Length - i)), default, LogitsRows.Last);
-        int pending = sampler.Sample(logits);
+        int last = (prompt.Length - 1) / _state.MaxBatch * _state.MaxBatch; // start of the last prefill chunk
+        for (int i = 0; i < last; i += _state.MaxBatch)
+            _target.Forward(_state, prompt.Slice(i, _state.MaxBatch), default, LogitsRows.Last);
+        sampler.DrawUniforms(uniform);
+        _target.ForwardSample(_state, prompt[last..], default, options.Sampling, uniform, next);
+        int pending = next[0];
         stats.PrefillSeconds = Seconds(start);
         long decodeStart = Stopwatch.GetTimestamp();
 
@@ -145,13 +150,14 @@ public sealed class Generator : IDisposable
             if (drafted > 0)
             {
                 tree!.Tokens.CopyTo(batch.AsSpan(1));
-                logits = _target.Forward(_state, batch.AsSpan(0, drafted + 1), tree.BatchParents(), LogitsRows.All);
+                ReadOnlySpan<float> logits = _target.Forward(_state, batch.AsSpan(0, drafted + 1), tree.BatchParents(), LogitsRows.All);
                 verifier.Verify(tree, logits, result);
             }
             else
             {
-                logits = _target.Forward(_state, batch.AsSpan(0, 1), default, LogitsRows.Last);
-                result = PlainStep(result, sampler.Sample(logits));
+                sampler.DrawUniforms(uniform);
+                _target.ForwardSample(_state, batch.AsSpan(0, 1), default, options.Sampling, uniform, next);
+                result = PlainStep(result, next[0]);
             }
             double verifySeconds = Seconds(verifyStart);
 
