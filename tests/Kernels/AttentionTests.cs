@@ -12,7 +12,7 @@ public class AttentionTests
     public static TheoryData<int, int, int, bool, int> Cases()
     {
         var data = new TheoryData<int, int, int, bool, int>();
-        foreach (int hd in new[] { 8, 12, 16, 32, 64, 72, 128 })
+        foreach (int hd in new[] { 8, 12, 16, 24, 32, 64, 72, 128 })
             foreach (bool scalar in new[] { false, true })
                 foreach (int threads in new[] { 1, 2 })
                     data.Add(hd, 4, 2, scalar, threads);

@@ -118,6 +118,10 @@ internal sealed unsafe class CpuAttention : ParallelJob
             {
                 inv = 1f / SimdMath.ExpShiftedSum(p, visible);
             }
+            else if (_simd)
+            {
+                inv = 1f / SimdMath.ExpShiftedSum256(p, visible);
+            }
             else
             {
                 var probs = new Span<float>(p, visible);
@@ -179,6 +183,11 @@ internal sealed unsafe class CpuAttention : ParallelJob
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WeightedValues(float* p, float* vBase, int stride, int hd, int prefix, int* slot, int own, float inv, float* output)
     {
+        if (hd <= 32)
+        {
+            WeightedValuesNarrow(p, vBase, stride, hd, prefix, slot, own, inv, output);
+            return;
+        }
         for (int g = 0; g < hd; g += 64)
         {
             int chunks = Math.Min(8, (hd - g) / 8);
@@ -208,5 +217,71 @@ internal sealed unsafe class CpuAttention : ParallelJob
             if (chunks > 6) (a6 * s).Store(o + 48);
             if (chunks > 7) (a7 * s).Store(o + 56);
         }
+    }
+
+    /// <summary><see cref="WeightedValues"/> for head_dim 8..32: one FMA chain per 8 dimensions would wait on FMA
+    /// latency at every position, so positions are taken 4 (head_dim 8), 2 (16) or 2 (24, 32) at a time into
+    /// separate accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedValuesNarrow(float* p, float* vBase, int stride, int hd, int prefix, int* slot, int own, float inv, float* output)
+    {
+        int chunks = hd / 8;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        int t = 0;
+        if (chunks == 1)
+        {
+            for (; t + 4 <= prefix; t += 4)
+            {
+                float* v = vBase + (long)t * stride;
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Create(p[t]), Vector256.Load(v), a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Create(p[t + 1]), Vector256.Load(v + stride), a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Create(p[t + 2]), Vector256.Load(v + 2 * stride), a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Create(p[t + 3]), Vector256.Load(v + 3 * stride), a3);
+            }
+            a0 = (a0 + a1) + (a2 + a3);
+            a1 = a2 = a3 = default;
+        }
+        else
+        {
+            for (; t + 2 <= prefix; t += 2)
+            {
+                float* v = vBase + (long)t * stride;
+                Vector256<float> w = Vector256.Create(p[t]), u = Vector256.Create(p[t + 1]);
+                a0 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v), a0);
+                b0 = Vector256.FusedMultiplyAdd(u, Vector256.Load(v + stride), b0);
+                a1 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 8), a1);
+                b1 = Vector256.FusedMultiplyAdd(u, Vector256.Load(v + stride + 8), b1);
+                if (chunks > 2)
+                {
+                    a2 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 16), a2);
+                    b2 = Vector256.FusedMultiplyAdd(u, Vector256.Load(v + stride + 16), b2);
+                }
+                if (chunks > 3)
+                {
+                    a3 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 24), a3);
+                    b3 = Vector256.FusedMultiplyAdd(u, Vector256.Load(v + stride + 24), b3);
+                }
+            }
+            a0 += b0;
+            a1 += b1;
+            a2 += b2;
+            a3 += b3;
+        }
+        int total = prefix + own;
+        for (; t < total; t++)
+        {
+            float* v = t < prefix ? vBase + (long)t * stride : vBase + (long)slot[t - prefix] * stride;
+            Vector256<float> w = Vector256.Create(p[t]);
+            a0 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v), a0);
+            if (chunks > 1) a1 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 8), a1);
+            if (chunks > 2) a2 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 16), a2);
+            if (chunks > 3) a3 = Vector256.FusedMultiplyAdd(w, Vector256.Load(v + 24), a3);
+        }
+        Vector256<float> s = Vector256.Create(inv);
+        (a0 * s).Store(output);
+        if (chunks > 1) (a1 * s).Store(output + 8);
+        if (chunks > 2) (a2 * s).Store(output + 16);
+        if (chunks > 3) (a3 * s).Store(output + 24);
     }
 }

@@ -35,23 +35,112 @@ internal sealed unsafe partial class CpuMatMul
                     w = (byte*)block;
                     stride = n * sizeof(float);
                 }
-                int t = 0;
-                if (widenOnce)
-                {
-                    for (; t + 2 <= _rows; t += 2) TileAvx2<F32Loader, Two>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols);
-                    if (t < _rows) TileAvx2<F32Loader, One>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols);
-                }
-                else
-                {
-                    for (; t + 2 <= _rows; t += 2) TileAvx2<TL, Two>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols);
-                    if (t < _rows) TileAvx2<TL, One>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols);
-                }
+                if (widenOnce) TokenTilesAvx2<F32Loader>(w, stride, o);
+                else TokenTilesAvx2<TL>(w, stride, o);
             }
             for (; o < end; o++)
             {
                 byte* w = _w + o * _rowBytes;
                 for (int t = 0; t < _rows; t++) _y[(long)t * outCols + o] = DotAvx2<TL>(w, _x + (long)t * n, n);
             }
+        }
+    }
+
+    /// <summary>Every token row times the 4 weight rows at <paramref name="w"/> (outputs o..o+3). Three or more tokens
+    /// go through 2-row × 4-token tiles, so a verification batch of 3-4 tokens passes over the rows once, not twice
+    /// as 4 × 2 tiles would; one or two tokens use the 4-row tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void TokenTilesAvx2<TL>(byte* w, nint stride, int o) where TL : struct, IWeightLoader
+    {
+        int n = _in;
+        int outCols = _out;
+        float* y = _y + o;
+        int t = 0;
+        if (_rows >= 3)
+        {
+            for (; t + 4 <= _rows; t += 4)
+            {
+                TallTileAvx2<TL, Four>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
+                TallTileAvx2<TL, Four>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols);
+            }
+            if (_rows - t == 3)
+            {
+                TallTileAvx2<TL, Three>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
+                TallTileAvx2<TL, Three>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols);
+                return;
+            }
+        }
+        for (; t + 2 <= _rows; t += 2) TileAvx2<TL, Two>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
+        if (t < _rows) TileAvx2<TL, One>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
+    }
+
+    /// <summary>2 weight rows × T ≤ 4 token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. Needs n ≥ 8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TallTileAvx2<TL, TT>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride)
+        where TL : struct, IWeightLoader where TT : struct, ITokenCount
+    {
+        int T = TT.Count;
+        byte* w0 = w, w1 = w + rowBytes;
+        float* x0 = x, x1 = x + n, x2 = x + 2 * n, x3 = x + 3 * n;
+        Vector256<float> a00 = default, a10 = default, a01 = default, a11 = default;
+        Vector256<float> a02 = default, a12 = default, a03 = default, a13 = default;
+        nint i = 0;
+        nint full = n & ~7;
+        // The same two rows of the next 4-row block, one cache line per row every 64 bytes.
+        byte* next = w + 4 * rowBytes;
+        nint lineElements = 64 / TL.ElementBytes;
+        for (; i < full; i += 8)
+        {
+            if ((i & (lineElements - 1)) == 0)
+            {
+                nint at = i * TL.ElementBytes;
+                Sse.Prefetch0(next + at);
+                Sse.Prefetch0(next + rowBytes + at);
+            }
+            Vector256<float> v0 = TL.Load8(w0, i), v1 = TL.Load8(w1, i);
+            Vector256<float> u = Vector256.Load(x0 + i);
+            a00 = Fma.MultiplyAdd(v0, u, a00); a10 = Fma.MultiplyAdd(v1, u, a10);
+            u = Vector256.Load(x1 + i);
+            a01 = Fma.MultiplyAdd(v0, u, a01); a11 = Fma.MultiplyAdd(v1, u, a11);
+            u = Vector256.Load(x2 + i);
+            a02 = Fma.MultiplyAdd(v0, u, a02); a12 = Fma.MultiplyAdd(v1, u, a12);
+            if (T > 3)
+            {
+                u = Vector256.Load(x3 + i);
+                a03 = Fma.MultiplyAdd(v0, u, a03); a13 = Fma.MultiplyAdd(v1, u, a13);
+            }
+        }
+        if (full != n)
+        {
+            i = n - 8;
+            Vector256<float> mask = TailMask8(n);
+            Vector256<float> v0 = TL.Load8(w0, i), v1 = TL.Load8(w1, i);
+            Vector256<float> u = Vector256.Load(x0 + i) & mask;
+            a00 = Fma.MultiplyAdd(v0, u, a00); a10 = Fma.MultiplyAdd(v1, u, a10);
+            u = Vector256.Load(x1 + i) & mask;
+            a01 = Fma.MultiplyAdd(v0, u, a01); a11 = Fma.MultiplyAdd(v1, u, a11);
+            u = Vector256.Load(x2 + i) & mask;
+            a02 = Fma.MultiplyAdd(v0, u, a02); a12 = Fma.MultiplyAdd(v1, u, a12);
+            if (T > 3)
+            {
+                u = Vector256.Load(x3 + i) & mask;
+                a03 = Fma.MultiplyAdd(v0, u, a03); a13 = Fma.MultiplyAdd(v1, u, a13);
+            }
+        }
+        // [r0·t0, r1·t0, r0·t1, r1·t1]: two outputs per token row.
+        Vector128<double> s01 = Sum4(a00, a10, a01, a11).AsDouble();
+        Sse2.StoreLow((double*)y, s01);
+        Sse2.StoreHigh((double*)(y + yStride), s01);
+        if (T > 3)
+        {
+            Vector128<double> s23 = Sum4(a02, a12, a03, a13).AsDouble();
+            Sse2.StoreLow((double*)(y + 2 * yStride), s23);
+            Sse2.StoreHigh((double*)(y + 3 * yStride), s23);
+        }
+        else
+        {
+            Vector128<double> s2 = Sum4(a02, a12, a02, a12).AsDouble();
+            Sse2.StoreLow((double*)(y + 2 * yStride), s2);
         }
     }
 

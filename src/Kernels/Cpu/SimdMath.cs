@@ -67,6 +67,68 @@ internal static unsafe class SimdMath
         return Vector512.Sum(sum);
     }
 
+    /// <summary>The Vector256 version of <see cref="Exp(Vector512{float})"/> (AVX2 machines), same polynomial.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x)
+    {
+        Vector256<float> clamped = Vector256.Min(Vector256.Max(x, Vector256.Create(-87.33f)), Vector256.Create(88.37f));
+        Vector256<float> n = Vector256.Round(clamped * Vector256.Create(1.44269504088896341f));
+        Vector256<float> r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), clamped);
+        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
+        Vector256<float> p = Vector256.Create(1.9875691500e-4f);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.3981999507e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<float>.One);
+        Vector256<int> exponent = Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127), 23);
+        Vector256<float> result = p * exponent.AsSingle();
+        result = Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(88.37f)), Vector256.Create(float.PositiveInfinity), result);
+        return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(-87.33f)), Vector256<float>.Zero, result);
+    }
+
+    /// <summary>The Vector256 version of <see cref="ExpShiftedSum"/>: one pass for the maximum, one for e^(p − max)
+    /// and its sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float ExpShiftedSum256(float* p, int n)
+    {
+        if (n < 8)
+        {
+            float m = float.NegativeInfinity;
+            for (int i = 0; i < n; i++) m = MathF.Max(m, p[i]);
+            float s = 0;
+            for (int i = 0; i < n; i++) s += p[i] = MathF.Exp(p[i] - m);
+            return s;
+        }
+        Vector256<float> max = Vector256.Load(p);
+        int j = 8;
+        for (; j + 8 <= n; j += 8) max = Vector256.Max(max, Vector256.Load(p + j));
+        max = Vector256.Max(max, Vector256.Load(p + n - 8));
+        Vector128<float> h = Vector128.Max(max.GetLower(), max.GetUpper());
+        h = Vector128.Max(h, Vector128.Shuffle(h, Vector128.Create(2, 3, 0, 1)));
+        h = Vector128.Max(h, Vector128.Shuffle(h, Vector128.Create(1, 0, 3, 2)));
+        Vector256<float> mv = Vector256.Create(h.ToScalar());
+        Vector256<float> sum = default;
+        int k = 0;
+        for (; k + 8 <= n; k += 8)
+        {
+            Vector256<float> e = Exp(Vector256.Load(p + k) - mv);
+            e.Store(p + k);
+            sum += e;
+        }
+        if (k < n)
+        {
+            // Overlapping last vector: lanes before k are already exponentiated; recompute only the rest.
+            Vector256<float> tail = Vector256.Load(p + n - 8);
+            Vector256<float> fresh = Vector256.GreaterThanOrEqual(Vector256<int>.Indices, Vector256.Create(8 - (n - k))).AsSingle();
+            Vector256<float> e = Exp(tail - mv);
+            Vector256.ConditionalSelect(fresh, e, tail).Store(p + n - 8);
+            sum += e & fresh;
+        }
+        return Vector256.Sum(sum);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float HorizontalMax(Vector512<float> v)
     {

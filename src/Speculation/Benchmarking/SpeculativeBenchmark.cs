@@ -23,6 +23,12 @@ public sealed record SpeculativeRow(string Drafter, string DraftLength, double? 
 /// the same prompts in the same run, checking that the outputs are identical.</summary>
 public static class SpeculativeBenchmark
 {
+    /// <summary>Seconds of alternating plain and speculative runs per configuration, at least (default 3).</summary>
+    public static double MinSeconds { get; set; } = 3;
+
+    /// <summary>Most plain/speculative alternations per configuration (default 9).</summary>
+    public static int MaxRepeats { get; set; } = 9;
+
     /// <summary>Plain greedy decoding over <paramref name="prompts"/>: outputs and total tokens/s (best of <paramref name="repeats"/>).</summary>
     public static (List<int[]> Outputs, double TokensPerSecond) Plain(TransformerModel target, IReadOnlyList<int[]> prompts, int newTokens, int repeats = 2)
     {
@@ -47,7 +53,9 @@ public static class SpeculativeBenchmark
     }
 
     /// <summary>Runs <paramref name="drafterFactory"/>'s drafter with one draft-length setting over the prompts. Plain
-    /// decoding is re-measured right before each repeat, so the speed-up compares runs seconds apart on a noisy machine.</summary>
+    /// decoding is re-measured right before each repeat, so the speed-up compares runs seconds apart on a noisy machine;
+    /// repeats go on (up to <see cref="MaxRepeats"/>) until both have been timed for <see cref="MinSeconds"/>, so that
+    /// a fast model's best-of is taken over as many alternations as a slow model's.</summary>
     public static SpeculativeRow Run(TransformerModel target, Func<IDrafter> drafterFactory, string draftLength, IReadOnlyList<int[]> prompts,
         int newTokens, IReadOnlyList<int[]> expected, double? alpha = null, double? predicted = null, int repeats = 2)
     {
@@ -57,7 +65,8 @@ public static class SpeculativeBenchmark
         double accepted = 0, tried = 0, rounds = 0, kSum = 0, produced = 0;
         bool matches = true;
         var policy = DraftLengthPolicy.Parse(draftLength);
-        for (int r = 0; r < repeats; r++)
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int r = 0; r < repeats || (r < MaxRepeats && clock.Elapsed.TotalSeconds < MinSeconds); r++)
         {
             bestPlain = Math.Max(bestPlain, Plain(target, prompts, newTokens, 1).TokensPerSecond);
             int tokens = 0;
