@@ -6,9 +6,9 @@ namespace SpecCore.Kernels.Cpu;
 
 /// <summary>The float-weight (F32/BF16/F16) kernels for CPUs with AVX2 and FMA but no AVX-512.</summary>
 /// <remarks>
-/// AVX2 has 16 vector registers, not 32, so the register tile is 4 weight rows × 2 token rows
-/// (8 accumulators, 4 widened weight vectors and one activation vector); the 4 rows stay in L1 while
-/// every pair of tokens of a verification batch or prompt chunk passes over them.
+/// AVX2 has 16 vector registers, not 32, so a register tile holds 8 accumulators: 4 weight rows × 2 token
+/// rows for one or two tokens, 2 weight rows × 4 token rows for batches of three or more (a verify-3/4 then
+/// passes over each row once). The 4 rows of a block stay in L1 while every token group passes over them.
 /// </remarks>
 internal sealed unsafe partial class CpuMatMul
 {

@@ -16,8 +16,8 @@ namespace SpecCore.Kernels.Cpu;
 /// Inside a chunk, a register tile of 4 weight rows × up to 4 token rows of Vector512 accumulators
 /// streams the 4 weight rows once per group of 4 tokens (GEMV is the 1-token tile), BF16/F16 are
 /// widened in registers, and the 16 sums of a tile are reduced with horizontal adds and stored as
-/// 4 contiguous floats per token. With AVX2 but no AVX-512 the float tile is 4 × 2 of Vector256
-/// (CpuMatMul.Avx2.cs). Q8_0 quantizes the activations to int8 per 32-block once per call
+/// 4 contiguous floats per token. With AVX2 but no AVX-512 the float tiles are Vector256, 4 rows × 2 tokens
+/// and 2 rows × 4 tokens for batches of 3+ (CpuMatMul.Avx2.cs). Q8_0 quantizes the activations to int8 per 32-block once per call
 /// and uses int8 dot products (AvxVnni vpdpbusd, else Avx2 vpmaddubsw + vpmaddwd) with the
 /// |w| / sign(x, w) trick. Without AVX2 (or when forced) the portable path widens each weight
 /// row and uses TensorPrimitives.Dot (Q8_0: scalar integer dots).
