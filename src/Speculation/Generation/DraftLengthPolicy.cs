@@ -5,13 +5,16 @@ namespace SpecCore.Speculation.Generation;
 /// <see cref="Adaptive"/> maximises expected tokens per second under a latency model:
 /// E[tokens per round] = (1 − α^(k+1)) / (1 − α), cost = k · t_draft + t_verify(k), with α the acceptance
 /// rate over a window of recent rounds and both times measured as the run goes (as AdaSD adapts its window).
+/// The adaptive policy may also choose k = 0, a plain decoding step without the drafter, when the measured
+/// cost of a plain step says no draft length pays (a draft too slow or too often wrong for this target on this
+/// hardware); it still tries k = 1 now and then, so a rising α brings drafting back.
 /// </summary>
 public sealed class DraftLengthPolicy
 {
     private const int Window = 32;
     private readonly int _fixed;
     private readonly int _maxK;
-    private readonly double[] _verifySeconds; // EMA of a verify pass of k drafts, by k (index k); NaN = not measured
+    private readonly double[] _verifySeconds; // EMA of a verify pass of k drafts, by k (index k; 0: a plain step); NaN = not measured
     private double _draftSecondsPerToken = double.NaN;
     private readonly int[] _triedWindow = new int[Window];
     private readonly int[] _acceptedWindow = new int[Window];
@@ -33,7 +36,7 @@ public sealed class DraftLengthPolicy
         return new DraftLengthPolicy(k, k);
     }
 
-    /// <summary>Choose k in [1, <paramref name="maxK"/>] each round from the latency model.</summary>
+    /// <summary>Choose k in [0, <paramref name="maxK"/>] each round from the latency model (0: a plain step).</summary>
     public static DraftLengthPolicy Adaptive(int maxK = 8) => new(0, Math.Clamp(maxK, 1, 64));
 
     /// <summary>Parses "auto" or a number.</summary>
@@ -73,13 +76,15 @@ public sealed class DraftLengthPolicy
         }
     }
 
-    /// <summary>The k for the next round.</summary>
+    /// <summary>The k for the next round; 0 (adaptive only) means a plain decoding step without drafting.</summary>
     public int Choose()
     {
         if (!IsAdaptive) return _fixed;
-        // Measure each k once before trusting the model (cheap exploration of the verify cost curve).
+        // Measure each k once before trusting the model (cheap exploration of the verify cost curve), then one
+        // plain step, the cost every k is weighed against.
         for (int k = 1; k <= _maxK; k *= 2)
             if (double.IsNaN(_verifySeconds[k])) return k;
+        if (double.IsNaN(_verifySeconds[0])) return 0;
         double alpha = Math.Min(Alpha, 0.995);
         int best = BestK(alpha);
         // Re-measure a neighbour now and then: one noisy measurement must not rule a k out for good.
@@ -94,8 +99,9 @@ public sealed class DraftLengthPolicy
 
     private int BestK(double alpha)
     {
-        int best = 1;
-        double bestRate = 0;
+        // A plain step yields one token per pass.
+        int best = 0;
+        double bestRate = 1 / _verifySeconds[0];
         for (int k = 1; k <= _maxK; k++)
         {
             double rate = ExpectedTokens(alpha, k) / (k * _draftSecondsPerToken + VerifyCost(k));
@@ -126,6 +132,13 @@ public sealed class DraftLengthPolicy
         if (lo >= 1 && hi <= _maxK)
             return _verifySeconds[lo] + (_verifySeconds[hi] - _verifySeconds[lo]) * (k - lo) / (hi - lo);
         return lo >= 1 ? _verifySeconds[lo] : _verifySeconds[hi];
+    }
+
+    /// <summary>Records a plain step (k = 0) of <paramref name="seconds"/>: the target pass the speculative rounds compete with.</summary>
+    public void RecordPlain(double seconds)
+    {
+        const double decay = 0.8;
+        _verifySeconds[0] = double.IsNaN(_verifySeconds[0]) ? seconds : decay * _verifySeconds[0] + (1 - decay) * seconds;
     }
 
     /// <summary>Records the acceptance of a round whose timings are not representative.</summary>

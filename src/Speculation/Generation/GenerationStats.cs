@@ -48,7 +48,7 @@ public sealed class GenerationStats
     public StopReason StopReason { get; internal set; }
     /// <summary>Name of the drafter, or null for plain decoding.</summary>
     public string? Drafter { get; internal set; }
-    /// <summary>Draft lengths chosen, by k (index k).</summary>
+    /// <summary>Draft lengths chosen, by k (index k; index 0: plain steps chosen by the adaptive policy).</summary>
     public int[] DraftLengthHistogram { get; } = new int[65];
 
     /// <summary>Generated tokens per second after the first token.</summary>
@@ -69,7 +69,7 @@ public sealed class GenerationStats
         get
         {
             long speculative = 0;
-            foreach (int n in DraftLengthHistogram) speculative += n;
+            for (int k = 1; k < DraftLengthHistogram.Length; k++) speculative += DraftLengthHistogram[k];
             return speculative > 0 ? (double)VerifiedTokens / speculative : 0;
         }
     }
@@ -83,8 +83,9 @@ public sealed class GenerationStats
         double busy = DraftSeconds + VerifySeconds;
         string share = busy > 0 ? string.Format(c, "draft {0:P0} / verify {1:P0}", DraftSeconds / busy, VerifySeconds / busy) : "n/a";
         var chosen = new List<string>();
-        for (int k = 1; k < DraftLengthHistogram.Length; k++)
-            if (DraftLengthHistogram[k] > 0) chosen.Add($"{k}×{DraftLengthHistogram[k]}");
+        // k = 0: plain steps that auto chose over drafting.
+        for (int k = 0; k < DraftLengthHistogram.Length; k++)
+            if (DraftLengthHistogram[k] > 0) chosen.Add(k == 0 ? $"plain×{DraftLengthHistogram[0]}" : $"{k}×{DraftLengthHistogram[k]}");
         if (Tree != null)
         {
             return string.Format(c,

@@ -139,7 +139,7 @@ public sealed class Generator : IDisposable
                 {
                     k = Math.Min(options.DraftLength.Choose(), room - 1);
                     int nodes = Math.Min(options.TreeNodes ?? k, Math.Min(_maxNodes, room - 1));
-                    _drafter!.Propose(sequence.AsSpan(0, length), new DraftRequest(k, nodes), tree);
+                    if (k > 0) _drafter!.Propose(sequence.AsSpan(0, length), new DraftRequest(k, nodes), tree);
                 }
             }
             double draftSeconds = Seconds(draftStart);
@@ -184,6 +184,12 @@ public sealed class Generator : IDisposable
                 if (treeSpec != null) { }
                 else if (stats.Rounds > 1) options.DraftLength.Record(k, tried, accepted, draftSeconds, verifySeconds);
                 else options.DraftLength.RecordAcceptance(tried, accepted);
+            }
+            else if (_drafter != null && treeSpec == null && options.DraftLength.IsAdaptive)
+            {
+                // Auto chose a plain step (k = 0), or there was no room to draft: either way, the cost to beat.
+                options.DraftLength.RecordPlain(verifySeconds);
+                stats.DraftLengthHistogram[0]++;
             }
             stats.VerifySeconds += verifySeconds;
 
