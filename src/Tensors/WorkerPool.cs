@@ -13,11 +13,17 @@ public abstract class ParallelJob
 /// thread taking part. Threads are started once and spin for about a millisecond between jobs before
 /// they block, so a dispatch costs well under a microsecond when jobs come back to back (as in a forward
 /// pass) and takes no lock unless a worker sleeps.</summary>
+/// <remarks>The items of a job are split into one contiguous home range per thread, and each thread works
+/// through its own range before it steals from the others. A kernel that numbers its items the same way on
+/// every call (matmul row chunks, attention heads) therefore gives every thread the same weights and cache rows
+/// pass after pass, and they stay in that core's caches; stealing still balances a thread that falls behind.</remarks>
 public sealed class WorkerPool : IDisposable
 {
     private readonly Thread[] _threads;
     private ParallelJob? _job;
-    private long _ticket;   // (count << 32) | items claimed so far
+    // One claim word per thread, a cache line apart: (end << 32) | next unclaimed item of its home range.
+    private readonly long[] _ranges;
+    private const int RangeStride = 16; // longs: 128 bytes, so two threads' words never share a line
     private int _active;    // workers inside a job
     private long _generation;
     private int _sleepers;
@@ -29,10 +35,12 @@ public sealed class WorkerPool : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ThreadCount = threads;
+        _ranges = new long[threads * RangeStride];
         _threads = new Thread[threads - 1];
         for (int i = 0; i < _threads.Length; i++)
         {
-            _threads[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"speccore-worker-{i + 1}" };
+            int self = i + 1;
+            _threads[i] = new Thread(() => WorkerLoop(self)) { IsBackground = true, Name = $"speccore-worker-{self}" };
             _threads[i].Start();
         }
     }
@@ -56,10 +64,16 @@ public sealed class WorkerPool : IDisposable
             return;
         }
 
-        // Publish the job, then the ticket word (count, next = 0) that every claim increments: a claim is
-        // valid while next < count, so a late worker can only ever take an item of the current job.
+        // Publish the job, then each thread's claim word (end, next = start of its home range) that every claim
+        // increments: a claim is valid while next < end, so a late worker can only ever take an item of the
+        // current job, and it reads the job only after a valid claim.
         _job = job;
-        Interlocked.Exchange(ref _ticket, (long)count << 32);
+        int threads = ThreadCount;
+        for (int t = 0; t < threads; t++)
+        {
+            long start = (long)count * t / threads, end = (long)count * (t + 1) / threads;
+            Interlocked.Exchange(ref _ranges[t * RangeStride], (end << 32) | start);
+        }
         // Wake-up hint for the workers; the interlocked increment is a full fence, so the sleeper count read
         // below cannot be reordered before it (a worker going to sleep increments the count before it re-reads
         // the generation, so one of the two sides always sees the other).
@@ -70,23 +84,35 @@ public sealed class WorkerPool : IDisposable
         }
 
         int item;
-        while ((item = Claim()) >= 0) job.Execute(item);
+        while ((item = Claim(0)) >= 0) job.Execute(item);
 
         // Every item is claimed; wait for the workers still executing one.
         while (Volatile.Read(ref _active) != 0) Thread.SpinWait(1);
     }
 
-    /// <summary>Next unclaimed item of the current job, or -1.</summary>
+    /// <summary>Next unclaimed item of the current job for thread <paramref name="self"/>: from its home range
+    /// first, then from the other threads' ranges; -1 when every item is claimed.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private int Claim()
+    private int Claim(int self)
     {
-        long ticket = Interlocked.Increment(ref _ticket);
-        int index = (int)(ticket & 0xFFFFFFFF) - 1;
-        return index < (int)(ticket >> 32) ? index : -1;
+        int threads = ThreadCount;
+        for (int k = 0; k < threads; k++)
+        {
+            int t = self + k;
+            if (t >= threads) t -= threads;
+            ref long word = ref _ranges[t * RangeStride];
+            // Skip a range already used up rather than bounce its cache line between threads.
+            long seen = Volatile.Read(ref word);
+            if ((int)(seen & 0xFFFFFFFF) >= (int)(seen >> 32)) continue;
+            long claimed = Interlocked.Increment(ref word);
+            int index = (int)(claimed & 0xFFFFFFFF) - 1;
+            if (index < (int)(claimed >> 32)) return index;
+        }
+        return -1;
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private void WorkerLoop()
+    private void WorkerLoop(int self)
     {
         long seen = 0;
         while (true)
@@ -125,7 +151,7 @@ public sealed class WorkerPool : IDisposable
             Interlocked.Increment(ref _active);
             int i;
             ParallelJob? job = null;
-            while ((i = Claim()) >= 0)
+            while ((i = Claim(self)) >= 0)
             {
                 job ??= Volatile.Read(ref _job);
                 job!.Execute(i);

@@ -11,8 +11,9 @@ namespace SpecCore.Kernels.Cpu;
 /// y = x · Wᵀ on the CPU for F32, BF16, F16 and Q8_0 weights.
 /// </summary>
 /// <remarks>
-/// Work is split by output rows into chunks (a multiple of 4 rows) taken dynamically by the pool's
-/// threads; a matmul too small to pay for a dispatch runs on the calling thread alone.
+/// Work is split by output rows into chunks (a multiple of 4 rows); each pool thread takes the chunks of its
+/// home range first, so the same rows go to the same core every pass and stay in its caches, and steals the
+/// rest; a matmul too small to pay for a dispatch runs on the calling thread alone.
 /// Inside a chunk, a register tile of 4 weight rows × up to 4 token rows of Vector512 accumulators
 /// streams the 4 weight rows once per group of 4 tokens (GEMV is the 1-token tile), BF16/F16 are
 /// widened in registers, and the 16 sums of a tile are reduced with horizontal adds and stored as
@@ -102,7 +103,8 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
             Execute(0);
             return;
         }
-        // About 4 chunks per thread balance uneven progress; chunks are whole 4-row tiles.
+        // About 4 chunks per thread balance uneven progress by stealing; chunks are whole 4-row tiles, numbered
+        // the same way every call so that the pool's home ranges keep rows on one core.
         int chunks = threads * 4;
         int chunkRows = (_out + chunks - 1) / chunks;
         chunkRows = Math.Max(16, (chunkRows + 3) & ~3);
