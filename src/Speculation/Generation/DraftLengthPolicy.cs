@@ -137,8 +137,18 @@ public sealed class DraftLengthPolicy
     /// <summary>Records a plain step (k = 0) of <paramref name="seconds"/>: the target pass the speculative rounds compete with.</summary>
     public void RecordPlain(double seconds)
     {
+        _verifySeconds[0] = Smooth(_verifySeconds[0], seconds);
+    }
+
+    /// <summary>The moving average of a cost after one more sample. A sample is first clamped to within a factor of two of
+    /// the average: one round slowed by a preemption on a shared machine must not rule a k out for many rounds, while a
+    /// lasting change still moves the average by up to a fifth per round.</summary>
+    private static double Smooth(double average, double sample)
+    {
         const double decay = 0.8;
-        _verifySeconds[0] = double.IsNaN(_verifySeconds[0]) ? seconds : decay * _verifySeconds[0] + (1 - decay) * seconds;
+        if (double.IsNaN(average)) return sample;
+        sample = Math.Clamp(sample, average / 2, average * 2);
+        return decay * average + (1 - decay) * sample;
     }
 
     /// <summary>Records the acceptance of a round whose timings are not representative.</summary>
@@ -154,9 +164,7 @@ public sealed class DraftLengthPolicy
     {
         RecordAcceptance(tried, accepted);
         if (k < 1 || k > _maxK) return;
-        const double decay = 0.8;
-        double perToken = draftSeconds / k;
-        _draftSecondsPerToken = double.IsNaN(_draftSecondsPerToken) ? perToken : decay * _draftSecondsPerToken + (1 - decay) * perToken;
-        _verifySeconds[k] = double.IsNaN(_verifySeconds[k]) ? verifySeconds : decay * _verifySeconds[k] + (1 - decay) * verifySeconds;
+        _draftSecondsPerToken = Smooth(_draftSecondsPerToken, draftSeconds / k);
+        _verifySeconds[k] = Smooth(_verifySeconds[k], verifySeconds);
     }
 }
