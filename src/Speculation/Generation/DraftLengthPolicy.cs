@@ -51,12 +51,11 @@ public sealed class DraftLengthPolicy
     /// <summary>Largest k the policy may choose.</summary>
     public int MaxK => _maxK;
 
-    /// <summary>Starts a new generation (measurements are kept: the hardware has not changed).</summary>
+    /// <summary>Starts a new generation. Costs and the recent acceptance window are kept: the hardware and the model pair
+    /// have not changed, and a generation that restarted from the prior α would begin pessimistic and, once plain steps
+    /// win under that prior, learn the real α only through the occasional k = 1 probe.</summary>
     public void Reset()
     {
-        Array.Clear(_triedWindow);
-        Array.Clear(_acceptedWindow);
-        _rounds = 0;
     }
 
     /// <summary>The acceptance rate α over the recent window (a prior of 0.6 until rounds are seen).</summary>

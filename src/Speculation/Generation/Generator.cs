@@ -112,6 +112,7 @@ public sealed class Generator : IDisposable
         var result = new VerificationResult(_maxNodes);
         var batch = new int[_maxNodes + 1];
         var keep = new int[_maxNodes + 1];
+        bool afterPlainSteps = false;
 
         while (running)
         {
@@ -180,16 +181,19 @@ public sealed class Generator : IDisposable
                 stats.DraftLengthSum += depth;
                 stats.DraftLengthHistogram[Math.Min(depth, 64)]++;
                 stats.DraftSeconds += draftSeconds;
-                // The first round's draft time includes the drafter's prefill of the prompt: not a per-step cost.
+                // The first round's draft time includes the drafter's prefill of the prompt, and a round after plain steps
+                // its catch-up on the tokens those steps produced: neither is a per-step cost.
                 if (treeSpec != null) { }
-                else if (stats.Rounds > 1) options.DraftLength.Record(k, tried, accepted, draftSeconds, verifySeconds);
+                else if (stats.Rounds > 1 && !afterPlainSteps) options.DraftLength.Record(k, tried, accepted, draftSeconds, verifySeconds);
                 else options.DraftLength.RecordAcceptance(tried, accepted);
+                afterPlainSteps = false;
             }
             else if (_drafter != null && treeSpec == null && options.DraftLength.IsAdaptive)
             {
                 // Auto chose a plain step (k = 0), or there was no room to draft: either way, the cost to beat.
                 options.DraftLength.RecordPlain(verifySeconds);
                 stats.DraftLengthHistogram[0]++;
+                afterPlainSteps = true;
             }
             stats.VerifySeconds += verifySeconds;
 
