@@ -6,15 +6,17 @@ namespace SpecCore.Tests.Kernels;
 /// its home range when nothing has to be stolen.</summary>
 public class WorkerPoolTests
 {
-    private sealed class CountingJob(int capacity) : ParallelJob
+    /// <summary>Counts the runs of each item and the thread that ran it; items below <paramref name="slowBelow"/> take 20 ms.</summary>
+    private sealed class RecordingJob(int capacity, int slowBelow = 0) : ParallelJob
     {
         public readonly int[] Runs = new int[capacity];
-        public readonly int[] Thread = new int[capacity];
+        public readonly int[] Threads = new int[capacity];
 
         public override void Execute(int index)
         {
             Interlocked.Increment(ref Runs[index]);
-            Thread[index] = Environment.CurrentManagedThreadId;
+            Threads[index] = Environment.CurrentManagedThreadId;
+            if (index < slowBelow) Thread.Sleep(20);
         }
     }
 
@@ -25,7 +27,7 @@ public class WorkerPoolTests
     public void EveryItemRunsExactlyOnce(int threads)
     {
         using var pool = new WorkerPool(threads);
-        var job = new CountingJob(200);
+        var job = new RecordingJob(200);
         // Back-to-back jobs of changing sizes, as a forward pass issues them: a late worker must never run an item
         // twice or run one of the next job's items under the previous job.
         for (int round = 0; round < 3000; round++)
@@ -42,24 +44,11 @@ public class WorkerPoolTests
     public void SlowItemsInOneRangeAreStolen()
     {
         using var pool = new WorkerPool(2);
-        var job = new SlowFirstHalf(16);
+        var job = new RecordingJob(16, slowBelow: 8);
         pool.Run(job, 16);
         Assert.All(job.Runs, r => Assert.Equal(1, r));
         // The caller's home range is items 0-7 (20 ms each); the worker finishes 8-15 at once and steals from 0-7.
         Assert.True(job.Threads.Take(8).Distinct().Count() > 1, "no item of the slow range was stolen");
         Assert.Single(job.Threads.Skip(8).Distinct());
-    }
-
-    private sealed class SlowFirstHalf(int count) : ParallelJob
-    {
-        public readonly int[] Runs = new int[count];
-        public readonly int[] Threads = new int[count];
-
-        public override void Execute(int index)
-        {
-            Interlocked.Increment(ref Runs[index]);
-            Threads[index] = Environment.CurrentManagedThreadId;
-            if (index < count / 2) System.Threading.Thread.Sleep(20);
-        }
     }
 }
