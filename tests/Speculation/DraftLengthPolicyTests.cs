@@ -8,21 +8,26 @@ public class DraftLengthPolicyTests
     /// <summary>Runs the policy for <paramref name="rounds"/> rounds against a simulated pair: a plain step costs 1 ms, a
     /// draft token <paramref name="draftMs"/>, a verify pass of k drafts 1 + <paramref name="verifyMsPerToken"/>·k ms, and
     /// the first floor(α·k + 0.5) drafts of a round are accepted. Returns how often each k was chosen.</summary>
-    private static int[] Simulate(DraftLengthPolicy policy, double alpha, double draftMs, double verifyMsPerToken, int rounds)
+    private static int[] Simulate(DraftLengthPolicy policy, double alpha, double draftMs, double verifyMsPerToken, int rounds,
+        double firstPassFactor = 1, Func<int, bool>? newShape = null)
     {
         var chosen = new int[policy.MaxK + 1];
+        var seen = new bool[policy.MaxK + 1];
         for (int r = 0; r < rounds; r++)
         {
             int k = policy.Choose();
             chosen[k]++;
+            // The first pass of a batch shape also pays for the JIT compiling its kernels.
+            double factor = seen[k] || !(newShape?.Invoke(k) ?? true) ? 1 : firstPassFactor;
+            seen[k] = true;
             if (k == 0)
             {
-                policy.RecordPlain(1e-3);
+                policy.RecordPlain(1e-3 * factor);
                 continue;
             }
             int accepted = Math.Min(k, (int)Math.Floor(alpha * k + 0.5));
             int tried = accepted + (accepted < k ? 1 : 0);
-            policy.Record(k, tried, accepted, k * draftMs * 1e-3, (1 + verifyMsPerToken * k) * 1e-3);
+            policy.Record(k, tried, accepted, k * draftMs * 1e-3, (1 + verifyMsPerToken * k) * 1e-3 * factor);
         }
         return chosen;
     }
@@ -41,10 +46,11 @@ public class DraftLengthPolicyTests
     [Fact]
     public void AutoDraftsWhenTheLatencyModelSaysItPays()
     {
-        // A cheap draft (5 % of a step) with high acceptance: long drafts win and plain steps are only explored once.
+        // A cheap draft (5 % of a step) with high acceptance: long drafts win and plain steps are only explored (twice, as
+        // the first pass of each k is not timed).
         var policy = DraftLengthPolicy.Adaptive(8);
         int[] chosen = Simulate(policy, alpha: 0.9, draftMs: 0.05, verifyMsPerToken: 0.1, rounds: 400);
-        Assert.Equal(1, chosen[0]);
+        Assert.Equal(2, chosen[0]);
         int best = Array.IndexOf(chosen, chosen.Max());
         Assert.True(best >= 4, $"most chosen k was {best}: [{string.Join(", ", chosen)}]");
     }
@@ -60,6 +66,76 @@ public class DraftLengthPolicyTests
         policy.Record(2, 2, 2, 2 * 0.05e-3 * 50, 1.2e-3 * 50);
         int[] after = Simulate(policy, alpha: 0.9, draftMs: 0.05, verifyMsPerToken: 0.1, rounds: 30);
         Assert.True(after[2] >= 25, $"k = 2 chosen {after[2]} of 30 times after one slow round");
+    }
+
+    [Fact]
+    public void AutoComesCloseToTheBestFixedDraftLengthThroughNoisyTimings()
+    {
+        // The main shared pair as measured inside the generation loop on a 2-core AVX2 machine, in plain-step units: a draft
+        // token 0.32, a pass over the pending token and k drafts 1.15 + 0.25·k, a plain step 1, α = 0.85. Best: k = 2
+        // (1.12 plain steps' worth of tokens per step), k = 3 (1.11), k = 1 and 4 (1.08), plain 1.0. Every reading is off
+        // by up to ±40 %, as on that shared machine.
+        const double alpha = 0.85;
+        double RoundCost(int k) => k == 0 ? 1.0 : 0.32 * k + 1.15 + 0.25 * k;
+        double Tokens(int k) => DraftLengthPolicy.ExpectedTokens(alpha, k);
+        double best = Enumerable.Range(0, 9).Max(k => Tokens(k) / RoundCost(k));
+
+        var random = new Random(7);
+        double Noisy(double units) => units * 1e-3 * (0.6 + 0.8 * random.NextDouble());
+        var policy = DraftLengthPolicy.Adaptive(8);
+        var chosen = new int[9];
+        double tokens = 0, cost = 0;
+        for (int round = 0; round < 600; round++)
+        {
+            int k = policy.Choose();
+            if (round >= 100)
+            {
+                chosen[k]++;
+                tokens += Tokens(k);
+                cost += RoundCost(k);
+            }
+            if (k == 0)
+            {
+                policy.RecordPlain(Noisy(1.0));
+                continue;
+            }
+            int accepted = 0;
+            while (accepted < k && random.NextDouble() < alpha) accepted++;
+            int tried = accepted + (accepted < k ? 1 : 0);
+            policy.Record(k, tried, accepted, Noisy(0.32 * k), Noisy(1.15 + 0.25 * k));
+        }
+        // What auto's choices are worth, against always drafting the best k (exploration and probes included).
+        double achieved = tokens / cost / best;
+        Assert.True(achieved >= 0.97, $"auto reached {achieved:P1} of the best fixed k; k chosen: [{string.Join(", ", chosen)}]");
+    }
+
+    [Fact]
+    public void TheJitCompilingABatchShapeDoesNotMisleadAuto()
+    {
+        // The in-loop costs of the main shared pair (see below; best k = 2), but the first 3- and 5-token passes cost ten
+        // times as much: the JIT compiling the kernels of those batch shapes (a 9-token pass reuses the 4-token tiles).
+        // Timed, that one reading would make k = 2 look dearer than plain steps until it happened to be probed again.
+        const double alpha = 0.85;
+        var policy = DraftLengthPolicy.Adaptive(8);
+        var seen = new bool[9];
+        var chosen = new int[9];
+        var random = new Random(3);
+        for (int round = 0; round < 300; round++)
+        {
+            int k = policy.Choose();
+            chosen[k]++;
+            double jit = !seen[k] && k is 2 or 4 ? 10 : 1;
+            seen[k] = true;
+            if (k == 0)
+            {
+                policy.RecordPlain(1e-3);
+                continue;
+            }
+            int accepted = 0;
+            while (accepted < k && random.NextDouble() < alpha) accepted++;
+            policy.Record(k, accepted + (accepted < k ? 1 : 0), accepted, 0.32e-3 * k, (1.15 + 0.25 * k) * 1e-3 * jit);
+        }
+        Assert.True(chosen[2] + chosen[3] >= 200, $"k chosen: [{string.Join(", ", chosen)}]");
     }
 
     [Fact]

@@ -16,6 +16,10 @@ public sealed class DraftLengthPolicy
     private readonly int _maxK;
     private readonly double[] _verifySeconds; // EMA of a verify pass of k drafts, by k (index k; 0: a plain step); NaN = not measured
     private double _draftSecondsPerToken = double.NaN;
+    // Whether a pass of k drafts has run once: that first pass is not timed, because it may include the JIT compiling
+    // the kernels of a batch shape used for the first time (a few times the pass itself on a tiny model), and that one
+    // reading would otherwise make k look expensive until it happened to be probed again.
+    private readonly bool[] _warm;
     private readonly int[] _triedWindow = new int[Window];
     private readonly int[] _acceptedWindow = new int[Window];
     private int _rounds;
@@ -27,6 +31,7 @@ public sealed class DraftLengthPolicy
         _maxK = maxK;
         _verifySeconds = new double[maxK + 1];
         Array.Fill(_verifySeconds, double.NaN);
+        _warm = new bool[maxK + 1];
     }
 
     /// <summary>Always draft <paramref name="k"/> tokens.</summary>
@@ -79,8 +84,8 @@ public sealed class DraftLengthPolicy
     public int Choose()
     {
         if (!IsAdaptive) return _fixed;
-        // Measure each k once before trusting the model (cheap exploration of the verify cost curve), then one
-        // plain step, the cost every k is weighed against.
+        // Measure a spread of k before trusting the model (cheap exploration of the verify cost curve), then a plain
+        // step, the cost every k is weighed against; each is run twice, as its first pass is not timed.
         for (int k = 1; k <= _maxK; k *= 2)
             if (double.IsNaN(_verifySeconds[k])) return k;
         if (double.IsNaN(_verifySeconds[0])) return 0;
@@ -136,7 +141,8 @@ public sealed class DraftLengthPolicy
     /// <summary>Records a plain step (k = 0) of <paramref name="seconds"/>: the target pass the speculative rounds compete with.</summary>
     public void RecordPlain(double seconds)
     {
-        _verifySeconds[0] = Smooth(_verifySeconds[0], seconds);
+        if (!_warm[0]) _warm[0] = true;
+        else _verifySeconds[0] = Smooth(_verifySeconds[0], seconds);
     }
 
     /// <summary>The moving average of a cost after one more sample. A sample is first clamped to within a factor of two of
@@ -163,6 +169,11 @@ public sealed class DraftLengthPolicy
     {
         RecordAcceptance(tried, accepted);
         if (k < 1 || k > _maxK) return;
+        if (!_warm[k])
+        {
+            _warm[k] = true;
+            return;
+        }
         _draftSecondsPerToken = Smooth(_draftSecondsPerToken, draftSeconds / k);
         _verifySeconds[k] = Smooth(_verifySeconds[k], verifySeconds);
     }
