@@ -478,12 +478,14 @@ public sealed class DraftModelDrafter : IDrafter
     /// <summary>softmax(logits) into <paramref name="probabilities"/> (temperature 1: the draft's confidence).</summary>
     private static ReadOnlySpan<float> Softmax(ReadOnlySpan<float> logits, Span<float> probabilities)
     {
-        float max = System.Numerics.Tensors.TensorPrimitives.Max(logits);
-        float sum = 0;
-        for (int i = 0; i < logits.Length; i++) sum += probabilities[i] = MathF.Exp(logits[i] - max);
-        float inv = 1f / sum;
-        for (int i = 0; i < logits.Length; i++) probabilities[i] *= inv;
-        return probabilities.Slice(0, logits.Length);
+        // Vectorised (a scalar MathF.Exp loop cost about 2 µs per draft token over a 512-token vocabulary, a few percent of
+        // a stories260K step); the maximum is subtracted first because TensorPrimitives.SoftMax does not, and real logits
+        // overflow exp.
+        Span<float> p = probabilities.Slice(0, logits.Length);
+        System.Numerics.Tensors.TensorPrimitives.Subtract(logits, System.Numerics.Tensors.TensorPrimitives.Max(logits), p);
+        System.Numerics.Tensors.TensorPrimitives.Exp(p, p);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(p, 1f / System.Numerics.Tensors.TensorPrimitives.Sum(p), p);
+        return p;
     }
 
     /// <inheritdoc />
