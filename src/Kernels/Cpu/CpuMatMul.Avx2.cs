@@ -30,15 +30,12 @@ internal sealed unsafe partial class CpuMatMul
             for (; o + 4 <= end; o += 4)
             {
                 byte* w = _w + o * _rowBytes;
-                nint stride = rowBytes;
                 if (widenOnce)
                 {
                     for (int r = 0; r < 4; r++) WidenRow<TL>(w + r * rowBytes, block + r * n, n);
-                    w = (byte*)block;
-                    stride = n * sizeof(float);
+                    TokenTilesAvx2<F32Loader>((byte*)block, n * sizeof(float), o);
                 }
-                if (widenOnce) TokenTilesAvx2<F32Loader>(w, stride, o);
-                else TokenTilesAvx2<TL>(w, stride, o);
+                else TokenTilesAvx2<TL>(w, rowBytes, o);
             }
             for (; o < end; o++)
             {

@@ -20,6 +20,9 @@ public sealed class DraftLengthPolicy
     // the kernels of a batch shape used for the first time (a few times the pass itself on a tiny model), and that one
     // reading would otherwise make k look expensive until it happened to be probed again.
     private readonly bool[] _warm;
+    // The acceptance window, like the costs, carries over from one generation to the next: the hardware and the model
+    // pair have not changed, and a generation that restarted from the prior α would begin pessimistic and, once plain
+    // steps win under that prior, learn the real α only through the occasional k = 1 probe.
     private readonly int[] _triedWindow = new int[Window];
     private readonly int[] _acceptedWindow = new int[Window];
     private int _rounds;
@@ -55,13 +58,6 @@ public sealed class DraftLengthPolicy
 
     /// <summary>Largest k the policy may choose.</summary>
     public int MaxK => _maxK;
-
-    /// <summary>Starts a new generation. Costs and the recent acceptance window are kept: the hardware and the model pair
-    /// have not changed, and a generation that restarted from the prior α would begin pessimistic and, once plain steps
-    /// win under that prior, learn the real α only through the occasional k = 1 probe.</summary>
-    public void Reset()
-    {
-    }
 
     /// <summary>The acceptance rate α over the recent window (a prior of 0.6 until rounds are seen).</summary>
     public double Alpha

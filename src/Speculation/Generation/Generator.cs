@@ -72,7 +72,6 @@ public sealed class Generator : IDisposable
         var sampler = new Sampler(_target.Config.VocabSize, options.Sampling);
         _state.Cache.Truncate(0);
         _drafter?.Reset();
-        options.DraftLength.Reset();
 
         // Plain steps sample on the backend: only the token id (and one uniform) cross the bus.
         var uniform = new float[1];
