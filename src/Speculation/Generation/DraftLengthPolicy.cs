@@ -4,14 +4,15 @@ namespace SpecCore.Speculation.Generation;
 /// Chooses the draft length k of each round. <see cref="Fixed"/> always returns the same k.
 /// <see cref="Adaptive"/> maximises expected tokens per second under a latency model:
 /// E[tokens per round] = (1 − α^(k+1)) / (1 − α), cost = k · t_draft + t_verify(k), with α the acceptance
-/// rate over a window of recent rounds and both times measured as the run goes (as AdaSD adapts its window).
+/// rate over a window of recent rounds (refined depth by depth: later draft tokens are accepted less often) and both
+/// times measured as the run goes (as AdaSD adapts its window); the first rounds of a policy are not timed.
 /// The adaptive policy may also choose k = 0, a plain decoding step without the drafter, when the measured
 /// cost of a plain step says no draft length pays (a draft too slow or too often wrong for this target on this
 /// hardware); it still tries k = 1 now and then, so a rising α brings drafting back.
 /// </summary>
 public sealed class DraftLengthPolicy
 {
-    private const int Window = 32;
+    private const int Window = 128;
     private readonly int _fixed;
     private readonly int _maxK;
     private readonly double[] _verifySeconds; // EMA of a verify pass of k drafts, by k (index k; 0: a plain step); NaN = not measured
@@ -26,7 +27,17 @@ public sealed class DraftLengthPolicy
     private readonly int[] _triedWindow = new int[Window];
     private readonly int[] _acceptedWindow = new int[Window];
     private int _rounds;
+    // Running sums over the window, kept as it moves: positions tried and accepted, and by depth (drafts that reached, and
+    // that were accepted at, depth d).
+    private int _tried, _accepted;
+    private readonly int[] _depthTried = new int[65];
+    private readonly int[] _depthAccepted = new int[65];
     private int _choices;
+    // Rounds recorded so far, and how many go untimed at the start: a process's first rounds run several times slower than
+    // its later ones (2–5× over the first ~15 rounds of a fresh process on a shared 2-core host, the machine ramping up
+    // under load), and an exploration timed in that ramp made the draft lengths explored first look dear for good.
+    private int _seen;
+    private const int SettlingRounds = 16;
 
     private DraftLengthPolicy(int fixedK, int maxK)
     {
@@ -64,15 +75,8 @@ public sealed class DraftLengthPolicy
     {
         get
         {
-            int n = Math.Min(_rounds, Window);
-            int tried = 0, accepted = 0;
-            for (int i = 0; i < n; i++)
-            {
-                tried += _triedWindow[i];
-                accepted += _acceptedWindow[i];
-            }
             // A weak prior keeps α away from 0 and 1 while few positions were tried.
-            return (accepted + 0.6 * 4) / (tried + 4.0);
+            return (_accepted + 0.6 * 4) / (_tried + 4.0);
         }
     }
 
@@ -80,6 +84,8 @@ public sealed class DraftLengthPolicy
     public int Choose()
     {
         if (!IsAdaptive) return _fixed;
+        // While settling: a sensible default, untimed.
+        if (_seen < SettlingRounds) return Math.Min(2, _maxK);
         // Measure a spread of k before trusting the model (cheap exploration of the verify cost curve), then a plain
         // step, the cost every k is weighed against; each is run twice, as its first pass is not timed.
         for (int k = 1; k <= _maxK; k *= 2)
@@ -104,7 +110,7 @@ public sealed class DraftLengthPolicy
         double bestRate = 1 / _verifySeconds[0];
         for (int k = 1; k <= _maxK; k++)
         {
-            double rate = ExpectedTokens(alpha, k) / (k * _draftSecondsPerToken + VerifyCost(k));
+            double rate = MeasuredExpectedTokens(alpha, k) / (k * _draftSecondsPerToken + VerifyCost(k));
             if (rate > bestRate)
             {
                 bestRate = rate;
@@ -112,6 +118,22 @@ public sealed class DraftLengthPolicy
             }
         }
         return best;
+    }
+
+    /// <summary>Expected tokens per round with k drafts from the acceptance measured at each depth of the window:
+    /// 1 + Σ_{i ≤ k} Π_{j ≤ i} a_j, with a_j the share of drafts accepted at depth j among those that got there. Later draft
+    /// tokens are accepted less often than the first (on the main shared pair the one-rate formula below overestimates a
+    /// 4-token draft by 5 %), and the one-rate formula would favour long drafts. A depth with few readings leans on α.</summary>
+    private double MeasuredExpectedTokens(double alpha, int k)
+    {
+        const double priorWeight = 8;
+        double expected = 1, reach = 1;
+        for (int depth = 1; depth <= k; depth++)
+        {
+            reach *= (_depthAccepted[depth] + alpha * priorWeight) / (_depthTried[depth] + priorWeight);
+            expected += reach;
+        }
+        return expected;
     }
 
     /// <summary>Expected tokens per round with k drafts at acceptance α: (1 − α^(k+1)) / (1 − α).</summary>
@@ -137,6 +159,7 @@ public sealed class DraftLengthPolicy
     /// <summary>Records a plain step (k = 0) of <paramref name="seconds"/>: the target pass the speculative rounds compete with.</summary>
     public void RecordPlain(double seconds)
     {
+        if (_seen++ < SettlingRounds) return;
         if (!_warm[0]) _warm[0] = true;
         else _verifySeconds[0] = Smooth(_verifySeconds[0], seconds);
     }
@@ -155,16 +178,30 @@ public sealed class DraftLengthPolicy
     /// <summary>Records the acceptance of a round whose timings are not representative.</summary>
     public void RecordAcceptance(int tried, int accepted)
     {
+        _seen++;
+        tried = Math.Clamp(tried, 0, 64);
+        accepted = Math.Clamp(accepted, 0, tried);
         int slot = _rounds++ % Window;
+        if (_rounds > Window) Count(_triedWindow[slot], _acceptedWindow[slot], -1);
         _triedWindow[slot] = tried;
         _acceptedWindow[slot] = accepted;
+        Count(tried, accepted, 1);
+    }
+
+    private void Count(int tried, int accepted, int sign)
+    {
+        _tried += sign * tried;
+        _accepted += sign * accepted;
+        for (int d = 1; d <= tried; d++) _depthTried[d] += sign;
+        for (int d = 1; d <= accepted; d++) _depthAccepted[d] += sign;
     }
 
     /// <summary>Records a round: k drafted, positions tried and accepted, seconds in the drafter and in verification.</summary>
     public void Record(int k, int tried, int accepted, double draftSeconds, double verifySeconds)
     {
+        bool settling = _seen < SettlingRounds;
         RecordAcceptance(tried, accepted);
-        if (k < 1 || k > _maxK) return;
+        if (k < 1 || k > _maxK || settling) return;
         if (!_warm[k])
         {
             _warm[k] = true;
