@@ -32,7 +32,8 @@ public static class BenchCommand
         var threads = CommonOptions.Threads();
         var dtype = CommonOptions.DType();
         var command = new Command("bench", "Time a model: prefill of an 8-token prompt, 128 decoded tokens (forward pass plus sampling, no detokenising), " +
-            "verification passes of k tokens, and with a draft, speculative decoding against plain decoding in the same run.")
+            "verification passes of k tokens, and with a draft, speculative decoding against plain decoding in the same run " +
+            "(each prompt right after plain decoding of it; speed-ups are medians over repeats of the prompt set).")
         {
             model, synthetic, draft, draftSynthetic, lookup, accept, specK, tokens, promptTokens, verify, device, threads, dtype,
         };

@@ -30,7 +30,7 @@ public static class GenerateCommand
         var specK = new Option<string>("--spec-k") { Description = "Draft tokens per round: a number (1-64) or 'auto' (chosen each round from measured costs and acceptance; a plain step when no draft length pays).", DefaultValueFactory = _ => "4" };
         var tree = new Option<string?>("--tree") { Description = "Draft a token tree instead of a chain: static:<branching> (e.g. static:4x2x2x1), sequoia:<nodes>[:<depth>] (shape by dynamic programming from the pair's acceptance profile), dynamic:<nodes>[:<depth>[:<topk>]] (EAGLE-2 style: expand and keep the most probable nodes)." };
         var treeProfile = new Option<string?>("--tree-profile") { Description = "Acceptance profile JSON for sequoia trees (default: profiles/<target>__<draft>.json shipped with SpecCore)." };
-        var compare = new Option<bool>("--compare") { Description = "Also run plain decoding with the same prompt and seed, check greedy outputs match, and print the speed-up." };
+        var compare = new Option<bool>("--compare") { Description = "Also run plain decoding with the same prompt and seed, check greedy outputs match, and print the speed-up (both warm up first on up to 128 tokens)." };
         var noStop = new Option<bool>("--ignore-eos") { Description = "Keep generating past the end-of-sequence token." };
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
@@ -100,8 +100,10 @@ public static class GenerateCommand
             if (plain != null)
             {
                 if (active == null) throw new ArgumentException("--compare needs --draft or --drafter: it compares speculative with plain decoding");
-                // Warm both paths up first so neither timed run pays for JIT compilation.
-                var warmup = options with { MaxNewTokens = Math.Min(16, n) };
+                // Warm both paths up first so that neither timed run pays for JIT compilation or for a fresh process's first
+                // rounds (which run 2-5x slower on a shared machine), and so that --spec-k auto is timed as a running process
+                // would see it: its draft-length policy (shared through the options) settles and explores during the warm-up.
+                var warmup = options with { MaxNewTokens = Math.Min(128, n) };
                 plain.Generate(promptIds, warmup);
                 generator.Generate(promptIds, warmup);
             }
