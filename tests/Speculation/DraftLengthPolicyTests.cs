@@ -115,8 +115,8 @@ public class DraftLengthPolicyTests
     /// (1.12 plain steps' worth of tokens per step), k = 3 (1.11), k = 1 and 4 (1.08), plain 1.0. The machine as measured
     /// too: each reading off by up to ±15 % (consecutive readings differ by 6–10 % there), the whole clock drifting by
     /// ±30 % over a few hundred rounds, the first rounds up to 4× slower (a fresh process), one reading in 50 preempted
-    /// (4×), and the first plain steps after drafting (1.7×, 1.28×, 1.1×) and the first rounds of drafting after plain
-    /// steps (1.3×, 1.18×, 1.1×) dearer than settled ones. Returns what auto's choices are worth against always
+    /// (4×), the first plain steps after drafting (1.7×, 1.28×, 1.1×) and the first rounds of drafting after plain
+    /// steps (1.3×, 1.18×, 1.1×) dearer than settled ones, and a round 5 % dearer when its k differs from the last. Returns what auto's choices are worth against always
     /// drafting the best k, switching costs included.
     /// </summary>
     private static double OnASharedMachine(DraftLengthPolicy policy, int seed, int rounds = 600)
@@ -127,7 +127,7 @@ public class DraftLengthPolicyTests
         var random = new Random(seed);
         double phase = random.NextDouble() * 2 * Math.PI;
         double tokens = 0, cost = 0;
-        int lastMode = 1, sinceSwitch = 99;
+        int lastMode = 1, sinceSwitch = 99, lastK = -1;
         for (int round = 0; round < rounds; round++)
         {
             int k = policy.Choose();
@@ -135,6 +135,8 @@ public class DraftLengthPolicyTests
             sinceSwitch = mode == lastMode ? sinceSwitch + 1 : 0;
             lastMode = mode;
             double switching = mode == 0 ? 1 + 0.7 * Math.Pow(0.4, sinceSwitch) : 1 + 0.3 * Math.Pow(0.6, sinceSwitch);
+            if (k > 0 && lastK > 0 && k != lastK) switching *= 1.05;
+            lastK = k;
             double speed = (1 + 3 * Math.Exp(-round / 6.0)) * Math.Exp(0.3 * Math.Sin(phase + 2 * Math.PI * round / 300.0));
             double Reading(double units) => units * 1e-3 * speed * switching * (0.85 + 0.3 * random.NextDouble()) * (random.NextDouble() < 0.02 ? 4 : 1);
             int accepted = 0;
