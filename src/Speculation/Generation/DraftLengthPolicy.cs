@@ -38,6 +38,9 @@ public sealed class DraftLengthPolicy
     // under load), and an exploration timed in that ramp made the draft lengths explored first look dear for good.
     private int _seen;
     private const int SettlingRounds = 16;
+    // The k of the last choice, kept unless another rates this much better (see BestK).
+    private int _current = -1;
+    private const double SwitchGain = 0.03;
 
     private DraftLengthPolicy(int fixedK, int maxK)
     {
@@ -105,12 +108,11 @@ public sealed class DraftLengthPolicy
 
     private int BestK(double alpha)
     {
-        // A plain step yields one token per pass.
         int best = 0;
-        double bestRate = 1 / _verifySeconds[0];
+        double bestRate = Rate(alpha, 0);
         for (int k = 1; k <= _maxK; k++)
         {
-            double rate = MeasuredExpectedTokens(alpha, k) / (k * _draftSecondsPerToken + VerifyCost(k));
+            double rate = Rate(alpha, k);
             if (rate > bestRate)
             {
                 bestRate = rate;
@@ -120,18 +122,14 @@ public sealed class DraftLengthPolicy
         // Changing k costs by itself (rounds drawn at random from k = 2, 3, 4 ran 4-6 % slower than the mean of the three
         // fixed lengths on the main shared pair), and near the best the model's rates differ by less than its noise: keep
         // the current k unless another is clearly better.
-        if (_current >= 0 && best != _current)
-        {
-            double current = _current == 0 ? 1 / _verifySeconds[0]
-                : MeasuredExpectedTokens(alpha, _current) / (_current * _draftSecondsPerToken + VerifyCost(_current));
-            if (bestRate < current * (1 + SwitchGain)) return _current;
-        }
+        if (_current >= 0 && best != _current && bestRate < Rate(alpha, _current) * (1 + SwitchGain)) return _current;
         _current = best;
         return best;
     }
 
-    private const double SwitchGain = 0.03;
-    private int _current = -1;
+    /// <summary>Expected tokens per second with k drafts (a plain step, k = 0, yields one token per pass).</summary>
+    private double Rate(double alpha, int k) => k == 0 ? 1 / _verifySeconds[0]
+        : MeasuredExpectedTokens(alpha, k) / (k * _draftSecondsPerToken + VerifyCost(k));
 
     /// <summary>Expected tokens per round with k drafts from the acceptance measured at each depth of the window:
     /// 1 + Σ_{i ≤ k} Π_{j ≤ i} a_j, with a_j the share of drafts accepted at depth j among those that got there. Later draft
