@@ -19,6 +19,7 @@ internal struct AttentionArgs
     public int KvHeads;
     public int HeadDim;
     public int Prefix;
+    public int Window;                  // sliding-window width, 0: none
     public int Chunk;
     public int Chunks;
     public float Scale;
@@ -239,7 +240,8 @@ internal static class DeviceKernels
 
     // ---------------------------------------------------------------- norms and element-wise
 
-    /// <summary>output[r] = x[r]·rsqrt(mean(x[r]²) + eps)·weight; one group per row.</summary>
+    /// <summary>output[r] = x[r]·rsqrt(mean(x[r]²) + eps)·weight; one group per row (x and output may be the
+    /// same view: each element is read before it is written, after the row's reduction).</summary>
     public static void RmsNorm(ArrayView<float> x, ArrayView<float> weight, ArrayView<float> output, int dim, float eps)
     {
         var scratch = SharedMemory.Allocate<float>(MaxWarps);
@@ -290,6 +292,9 @@ internal static class DeviceKernels
         float g = gate[index];
         gate[index] = g / (1f + XMath.Exp(-g)) * up[index];
     }
+
+    /// <summary>x[r, c] += bias[c]; one thread per element.</summary>
+    public static void AddBias(Index1D index, ArrayView<float> x, ArrayView<float> bias, int cols) => x[index] += bias[index % cols];
 
     /// <summary>x += y.</summary>
     public static void Add(Index1D index, ArrayView<float> x, ArrayView<float> y) => x[index] += y[index];
@@ -537,9 +542,14 @@ internal static class DeviceKernels
         int groupSize = Group.DimX;
         int hd = a.HeadDim;
         int ancStart = a.AncestorStart[row];
-        int visible = a.Prefix + a.AncestorStart[row + 1] - ancStart;
-        int start = chunk * a.Chunk;
-        int end = XMath.Min(start + a.Chunk, visible);
+        // Visible keys are numbered by position: committed slot v < Prefix sits at position v, ancestor k
+        // (root first) at Prefix + k; a sliding window starts the range at lo.
+        int position = a.Prefix + a.AncestorStart[row + 1] - ancStart - 1;
+        int lo = a.Window > 0 ? XMath.Max(0, position - a.Window + 1) : 0;
+        int visible = position + 1 - lo;
+        int start = lo + chunk * a.Chunk;
+        int stop = lo + visible;
+        int end = XMath.Min(start + a.Chunk, stop);
         int n = end - start;
         int kvStride = a.KvHeads * hd;
         int kvOffset = head / (a.Heads / a.KvHeads) * hd;

@@ -49,6 +49,7 @@ public sealed class IlgpuBackend : IBackend
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int> _rope;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _swiGlu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _add;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _addBias;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int> _argMax;
     private readonly Action<KernelConfig, SampleArgs> _sampleTokens;
     private readonly Action<KernelConfig, AttentionArgs> _attention;
@@ -97,6 +98,7 @@ public sealed class IlgpuBackend : IBackend
             _rope = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(DeviceKernels.Rope);
             _swiGlu = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(DeviceKernels.SwiGlu);
             _add = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(DeviceKernels.Add);
+            _addBias = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(DeviceKernels.AddBias);
             _argMax = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int>(DeviceKernels.ArgMax);
             _sampleTokens = _accelerator.LoadStreamKernel<SampleArgs>(DeviceKernels.SampleTokens);
             _attention = _accelerator.LoadStreamKernel<AttentionArgs>(DeviceKernels.Attention);
@@ -319,6 +321,30 @@ public sealed class IlgpuBackend : IBackend
     }
 
     /// <inheritdoc />
+    public void HeadRmsNorm(DeviceTensor x, DeviceTensor weight, int rows, int heads, float eps)
+    {
+        var xt = F32(x, nameof(x));
+        var wt = F32(weight, nameof(weight));
+        int headDim = (int)wt.ElementCount;
+        if (heads * headDim != xt.Cols) throw new ArgumentException($"HeadRmsNorm: {heads} heads of {headDim} do not fill the {xt.Cols} columns of x");
+        if (rows < 0 || rows > xt.Rows) throw new ArgumentOutOfRangeException(nameof(rows));
+        if (rows == 0) return;
+        // Each head of each row is one row of the RMSNorm kernel, normalised in place.
+        _rmsNorm(new KernelConfig(rows * heads, _rowGroup), xt.F32, wt.F32, xt.F32, headDim, eps);
+    }
+
+    /// <inheritdoc />
+    public void AddBias(DeviceTensor x, DeviceTensor bias, int rows)
+    {
+        var xt = F32(x, nameof(x));
+        var bt = F32(bias, nameof(bias));
+        if (bt.ElementCount != xt.Cols) throw new ArgumentException($"AddBias: bias has {bt.ElementCount} values, x has {xt.Cols} columns");
+        if (rows < 0 || rows > xt.Rows) throw new ArgumentOutOfRangeException(nameof(rows));
+        if (rows == 0) return;
+        _addBias(rows * xt.Cols, xt.F32, bt.F32, xt.Cols);
+    }
+
+    /// <inheritdoc />
     public void MatMul(DeviceTensor x, DeviceTensor weight, DeviceTensor output, int rows)
     {
         var xt = F32(x, nameof(x));
@@ -452,6 +478,7 @@ public sealed class IlgpuBackend : IBackend
 
         int chunk = _attentionChunk;
         int maxVisible = batch.PrefixLength + maxOwn;
+        if (batch.Window > 0) maxVisible = Math.Min(maxVisible, batch.Window);
         int chunks = (maxVisible + chunk - 1) / chunk;
         var args = new AttentionArgs
         {
@@ -465,6 +492,7 @@ public sealed class IlgpuBackend : IBackend
             KvHeads = kvHeads,
             HeadDim = headDim,
             Prefix = batch.PrefixLength,
+            Window = batch.Window,
             Chunk = chunk,
             Chunks = chunks,
             Scale = 1f / MathF.Sqrt(headDim),

@@ -37,6 +37,14 @@ public interface IBackend : IDisposable
     /// <summary>output[r] = x[r] / rms(x[r]) * weight for r &lt; rows. x, output: [rows, dim]; weight: [dim].</summary>
     void RmsNorm(DeviceTensor x, DeviceTensor weight, DeviceTensor output, int rows, float eps);
 
+    /// <summary>x[r, h·headDim + i] = x[r, h·headDim + i] / rms(x[r, head h]) * weight[i] in place, for each of
+    /// <paramref name="heads"/> heads of the first rows (Qwen3's per-head q/k norm). x: [rows, heads * headDim];
+    /// weight: [headDim].</summary>
+    void HeadRmsNorm(DeviceTensor x, DeviceTensor weight, int rows, int heads, float eps);
+
+    /// <summary>x[r, :] += bias for r &lt; rows (projection biases). x: [rows, n]; bias: [n] F32.</summary>
+    void AddBias(DeviceTensor x, DeviceTensor bias, int rows);
+
     /// <summary>output[r, o] = sum_i x[r, i] * weight[o, i] for r &lt; rows. x: [rows, in]; weight: [out, in];
     /// output: [rows, out]. Each weight row is read once for all rows (a GEMM, not rows GEMVs).</summary>
     void MatMul(DeviceTensor x, DeviceTensor weight, DeviceTensor output, int rows);
@@ -61,7 +69,8 @@ public interface IBackend : IDisposable
 
     /// <summary>Scaled dot-product attention with grouped-query heads. q, output: [rows, heads * headDim];
     /// keyCache, valueCache: [capacity, kvHeads * headDim], holding the batch's own keys and values at
-    /// slots PrefixLength + i already. Each row attends as <paramref name="batch"/> describes.</summary>
+    /// slots PrefixLength + i already. Each row attends as <paramref name="batch"/> describes, within its
+    /// sliding window when it has one.</summary>
     void Attention(DeviceTensor q, DeviceTensor keyCache, DeviceTensor valueCache, DeviceTensor output,
         int heads, int kvHeads, int headDim, AttentionBatch batch);
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SpecCore.Models.Families;
 
 namespace SpecCore.Models;
 
@@ -51,7 +52,27 @@ public sealed record ModelConfig
     public int KvDim => KvHeads * HeadDim;
 
     /// <summary>Model families whose config and weights this runtime understands.</summary>
-    public static readonly IReadOnlyList<string> SupportedModelTypes = new[] { "llama", "mistral" };
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ModelFamilies.All.Select(f => f.ModelType).ToArray();
+
+    /// <summary>Projections q, k and v carry a bias (Qwen2; Llama/Qwen3 with attention_bias).</summary>
+    public bool QkvBias { get; init; }
+    /// <summary>o_proj carries a bias (Llama/Qwen3 with attention_bias).</summary>
+    public bool OutputBias { get; init; }
+    /// <summary>gate/up/down projections carry a bias (Llama with mlp_bias).</summary>
+    public bool MlpBias { get; init; }
+    /// <summary>Per-head RMSNorm of q and k over head_dim before RoPE (Qwen3).</summary>
+    public bool QkNorm { get; init; }
+    /// <summary>Sliding-window width W (position i attends to j with i − j &lt; W), or null for full attention.</summary>
+    public int? SlidingWindow { get; init; }
+    /// <summary>Which layers slide when <see cref="SlidingWindow"/> is set; null means every layer.</summary>
+    public IReadOnlyList<bool>? SlidingLayers { get; init; }
+
+    /// <summary>The attention window of a layer: 0 for full causal attention.</summary>
+    public int WindowOf(int layer) =>
+        SlidingWindow is int w && (SlidingLayers == null || SlidingLayers[layer]) ? w : 0;
+
+    // Bounds that keep a lying config from sizing arrays: far above any released model.
+    private const int MaxLayers = 1024, MaxHeads = 1024, MaxHeadDim = 1024, MaxHidden = 1 << 17, MaxVocab = 1 << 24, MaxContext = 1 << 24;
 
     /// <summary>Reads config.json (and generation_config.json when present) from a model folder.</summary>
     public static ModelConfig Load(string directory)
@@ -67,8 +88,9 @@ public sealed record ModelConfig
             {
                 using var gen = JsonDocument.Parse(File.ReadAllText(genPath));
                 var root = gen.RootElement;
-                int? bos = root.TryGetProperty("bos_token_id", out var b) && b.ValueKind == JsonValueKind.Number ? b.GetInt32() : config.BosId;
-                IReadOnlyList<int> eos = root.TryGetProperty("eos_token_id", out var e) ? ReadIds(e, genPath, "eos_token_id") : config.EosIds;
+                if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{genPath}: top level is not a JSON object");
+                int? bos = root.TryGetProperty("bos_token_id", out var b) && b.ValueKind == JsonValueKind.Number ? ReadId(b, genPath, "bos_token_id", config.VocabSize) : config.BosId;
+                IReadOnlyList<int> eos = root.TryGetProperty("eos_token_id", out var e) ? ReadIds(e, genPath, "eos_token_id", config.VocabSize) : config.EosIds;
                 config = config with { BosId = bos, EosIds = eos.Count > 0 ? eos : config.EosIds };
             }
             catch (JsonException ex)
@@ -95,47 +117,67 @@ public sealed record ModelConfig
         {
             JsonElement root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: top level is not a JSON object");
+            var r = new ConfigReader(root, source);
 
-            string modelType = root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String
-                ? mt.GetString()!
-                : throw new InvalidDataException($"{source}: missing required field 'model_type'");
-            if (!SupportedModelTypes.Contains(modelType))
-                throw new InvalidDataException($"{source}: model family '{modelType}' is not supported (supported: {string.Join(", ", SupportedModelTypes)})");
-            if (root.TryGetProperty("hidden_act", out var act) && act.GetString() is string a && a != "silu")
-                throw new InvalidDataException($"{source}: hidden_act '{a}' is not supported (only silu)");
+            string modelType = r.String("model_type") ?? throw r.Error("missing required field 'model_type'");
+            ModelFamily family = ModelFamilies.Find(modelType)
+                ?? throw r.Error($"model family '{ConfigReader.Shorten(modelType)}' is not supported (supported: {string.Join(", ", SupportedModelTypes)})");
+            string? act = r.String("hidden_act") ?? r.String("hidden_activation");
+            if (act != null && act != "silu") throw r.Error($"hidden_act '{ConfigReader.Shorten(act)}' is not supported (only silu)");
+            RefuseUnimplemented(r);
 
-            int hidden = RequiredInt(root, "hidden_size", source);
-            int heads = RequiredInt(root, "num_attention_heads", source);
-            int kvHeads = OptionalInt(root, "num_key_value_heads", source) ?? heads;
-            int headDim = OptionalInt(root, "head_dim", source) ?? (hidden % heads == 0 ? hidden / heads
-                : throw new InvalidDataException($"{source}: hidden_size {hidden} is not divisible by num_attention_heads {heads} and no head_dim is given"));
+            int hidden = Bounded(r, "hidden_size", r.RequiredInt("hidden_size"), MaxHidden);
+            int heads = Bounded(r, "num_attention_heads", r.RequiredInt("num_attention_heads"), MaxHeads);
+            int kvHeads = Bounded(r, "num_key_value_heads", r.OptionalInt("num_key_value_heads") ?? heads, MaxHeads);
+            int headDim = r.OptionalInt("head_dim") ?? (hidden % heads == 0 ? hidden / heads
+                : throw r.Error($"hidden_size {hidden} is not divisible by num_attention_heads {heads} and no head_dim is given"));
+            Bounded(r, "head_dim", headDim, MaxHeadDim);
             if (heads % kvHeads != 0)
-                throw new InvalidDataException($"{source}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}");
-            if (headDim % 2 != 0) throw new InvalidDataException($"{source}: head_dim {headDim} must be even for rotary embeddings");
+                throw r.Error($"num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}");
+            if (headDim % 2 != 0) throw r.Error($"head_dim {headDim} must be even for rotary embeddings");
+            int vocab = Bounded(r, "vocab_size", r.RequiredInt("vocab_size"), MaxVocab);
 
             var config = new ModelConfig
             {
                 ModelType = modelType,
                 HiddenSize = hidden,
-                IntermediateSize = RequiredInt(root, "intermediate_size", source),
-                Layers = RequiredInt(root, "num_hidden_layers", source),
+                IntermediateSize = Bounded(r, "intermediate_size", r.RequiredInt("intermediate_size"), MaxHidden * 8),
+                Layers = Bounded(r, "num_hidden_layers", r.RequiredInt("num_hidden_layers"), MaxLayers),
                 Heads = heads,
                 KvHeads = kvHeads,
                 HeadDim = headDim,
-                VocabSize = RequiredInt(root, "vocab_size", source),
-                MaxPositions = RequiredInt(root, "max_position_embeddings", source),
-                RmsNormEps = root.TryGetProperty("rms_norm_eps", out var eps) ? (float)ReadDouble(eps, source, "rms_norm_eps") : 1e-6f,
-                RopeTheta = root.TryGetProperty("rope_theta", out var theta) ? ReadDouble(theta, source, "rope_theta") : 10000.0,
-                RopeScaling = root.TryGetProperty("rope_scaling", out var rs) ? ParseRopeScaling(rs, source) : null,
-                TieWordEmbeddings = root.TryGetProperty("tie_word_embeddings", out var tie) && tie.ValueKind == JsonValueKind.True,
-                BosId = root.TryGetProperty("bos_token_id", out var bos) && bos.ValueKind == JsonValueKind.Number ? bos.GetInt32() : null,
-                EosIds = root.TryGetProperty("eos_token_id", out var eos) ? ReadIds(eos, source, "eos_token_id") : Array.Empty<int>(),
+                VocabSize = vocab,
+                MaxPositions = Bounded(r, "max_position_embeddings", r.RequiredInt("max_position_embeddings"), MaxContext),
+                RmsNormEps = (float)r.Double("rms_norm_eps", 1e-6),
+                RopeTheta = r.Double("rope_theta", 10000.0),
+                RopeScaling = r.TryGet("rope_scaling", out var rs) ? ParseRopeScaling(rs, source) : null,
+                TieWordEmbeddings = r.Bool("tie_word_embeddings"),
+                BosId = root.TryGetProperty("bos_token_id", out var bos) && bos.ValueKind == JsonValueKind.Number ? ReadId(bos, source, "bos_token_id", vocab) : null,
+                EosIds = root.TryGetProperty("eos_token_id", out var eos) ? ReadIds(eos, source, "eos_token_id", vocab) : Array.Empty<int>(),
             };
-            if (config.RopeTheta <= 0) throw new InvalidDataException($"{source}: rope_theta must be positive");
-            if (config.RmsNormEps <= 0) throw new InvalidDataException($"{source}: rms_norm_eps must be positive");
+            if (!(config.RopeTheta > 0)) throw r.Error("rope_theta must be positive");
+            if (!(config.RmsNormEps > 0 && config.RmsNormEps <= 1)) throw r.Error($"rms_norm_eps must be in (0, 1], got {config.RmsNormEps}");
+            config = family.ReadFeatures(r, config);
+            if (config.SlidingWindow is int w && w < 1) throw r.Error("sliding_window must be positive");
             return config;
         }
     }
+
+    /// <summary>Keys of features no family here implements: refused rather than ignored, since ignoring any of
+    /// them gives wrong output.</summary>
+    private static void RefuseUnimplemented(ConfigReader r)
+    {
+        if (r.Has("quantization_config")) throw r.Error("'quantization_config' is set: pre-quantized checkpoints (GPTQ, AWQ, bitsandbytes, ...) are not supported; use an unquantized model and --dtype");
+        foreach (string key in new[] { "attn_logit_softcapping", "final_logit_softcapping" })
+            if (r.Has(key)) throw r.Error($"'{key}' is set: logit soft-capping is not supported");
+        if (r.TryGet("partial_rotary_factor", out var prf) && prf.ValueKind != JsonValueKind.Null && r.Number(prf, "partial_rotary_factor") != 1.0)
+            throw r.Error("'partial_rotary_factor' other than 1 is not supported");
+        foreach (string key in new[] { "num_experts", "num_local_experts", "n_routed_experts" })
+            if (r.OptionalCount(key) is > 0) throw r.Error($"'{key}' is set: mixture-of-experts models are not supported");
+    }
+
+    private static int Bounded(ConfigReader r, string key, int value, int max) =>
+        value <= max ? value : throw r.Error($"field '{key}' is {value}, above the limit of {max} this runtime accepts");
 
     private static RopeScaling? ParseRopeScaling(JsonElement e, string source)
     {
@@ -197,26 +239,32 @@ public sealed record ModelConfig
         return inv;
     }
 
-    private static int RequiredInt(JsonElement root, string name, string source) =>
-        OptionalInt(root, name, source) ?? throw new InvalidDataException($"{source}: missing required field '{name}'");
+    private static double ReadDouble(JsonElement e, string source, string name) =>
+        e.ValueKind == JsonValueKind.Number && double.IsFinite(e.GetDouble()) ? e.GetDouble()
+            : throw new InvalidDataException($"{source}: field '{name}' must be a finite number, got {ConfigReader.Shorten(e.GetRawText())}");
 
-    private static int? OptionalInt(JsonElement root, string name, string source)
+    private static int ReadId(JsonElement e, string source, string name, int vocab)
     {
-        if (!root.TryGetProperty(name, out var e) || e.ValueKind == JsonValueKind.Null) return null;
-        if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int v))
-            throw new InvalidDataException($"{source}: field '{name}' must be an integer, got {e.GetRawText()}");
-        if (v <= 0) throw new InvalidDataException($"{source}: field '{name}' must be positive, got {v}");
-        return v;
+        if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int id) || id < 0)
+            throw new InvalidDataException($"{source}: field '{name}' must be a non-negative integer token id, got {ConfigReader.Shorten(e.GetRawText())}");
+        if (id >= vocab) throw new InvalidDataException($"{source}: field '{name}' is {id}, outside the vocabulary of {vocab}");
+        return id;
     }
 
-    private static double ReadDouble(JsonElement e, string source, string name) =>
-        e.ValueKind == JsonValueKind.Number ? e.GetDouble() : throw new InvalidDataException($"{source}: field '{name}' must be a number, got {e.GetRawText()}");
-
-    private static IReadOnlyList<int> ReadIds(JsonElement e, string source, string name)
+    private static IReadOnlyList<int> ReadIds(JsonElement e, string source, string name, int vocab)
     {
         if (e.ValueKind == JsonValueKind.Null) return Array.Empty<int>();
-        if (e.ValueKind == JsonValueKind.Number) return new[] { e.GetInt32() };
-        if (e.ValueKind == JsonValueKind.Array) return e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
+        if (e.ValueKind == JsonValueKind.Number) return new[] { ReadId(e, source, name, vocab) };
+        if (e.ValueKind == JsonValueKind.Array)
+        {
+            var ids = new List<int>();
+            foreach (var x in e.EnumerateArray())
+            {
+                if (ids.Count >= 64) throw new InvalidDataException($"{source}: field '{name}' lists more than 64 ids");
+                ids.Add(ReadId(x, source, name, vocab));
+            }
+            return ids;
+        }
         throw new InvalidDataException($"{source}: field '{name}' must be an integer or a list of integers");
     }
 }

@@ -1,3 +1,4 @@
+using SpecCore.Models.Families;
 using SpecCore.Tensors;
 
 namespace SpecCore.Models;
@@ -9,47 +10,53 @@ public sealed unsafe class SyntheticWeights : IWeightSource
     private readonly Dictionary<string, HostTensor> _tensors = new(StringComparer.Ordinal);
     private readonly List<NativeBuffer> _buffers = new();
 
-    /// <summary>Makes every tensor a Llama checkpoint of <paramref name="config"/> has, stored as <paramref name="dtype"/>
-    /// (F32, F16 or BF16). <paramref name="untiedHead"/> adds a separate lm_head.weight.</summary>
+    /// <summary>Makes every tensor a checkpoint of <paramref name="config"/> has (its family's <see cref="WeightMap"/>),
+    /// matrices stored as <paramref name="dtype"/> (F32, F16 or BF16). <paramref name="untiedHead"/> adds a
+    /// separate lm_head.weight.</summary>
     public SyntheticWeights(ModelConfig config, int seed, DType dtype = DType.F32, bool? untiedHead = null)
     {
         if (dtype is not (DType.F32 or DType.F16 or DType.BF16)) throw new ArgumentException("synthetic weights are F32, F16 or BF16", nameof(dtype));
         var rng = new Random(seed);
-        int dim = config.HiddenSize;
-        Add("model.embed_tokens.weight", dtype, rng, 1.0f, config.VocabSize, dim);
+        Add(WeightMap.Embedding(config), dtype, rng);
         for (int l = 0; l < config.Layers; l++)
-        {
-            string p = $"model.layers.{l}.";
-            AddNorm(p + "input_layernorm.weight", rng, dim);
-            Add(p + "self_attn.q_proj.weight", dtype, rng, Scale(dim), config.QueryDim, dim);
-            Add(p + "self_attn.k_proj.weight", dtype, rng, Scale(dim), config.KvDim, dim);
-            Add(p + "self_attn.v_proj.weight", dtype, rng, Scale(dim), config.KvDim, dim);
-            Add(p + "self_attn.o_proj.weight", dtype, rng, Scale(config.QueryDim), dim, config.QueryDim);
-            AddNorm(p + "post_attention_layernorm.weight", rng, dim);
-            Add(p + "mlp.gate_proj.weight", dtype, rng, Scale(dim), config.IntermediateSize, dim);
-            Add(p + "mlp.up_proj.weight", dtype, rng, Scale(dim), config.IntermediateSize, dim);
-            Add(p + "mlp.down_proj.weight", dtype, rng, Scale(config.IntermediateSize), dim, config.IntermediateSize);
-        }
-        AddNorm("model.norm.weight", rng, dim);
-        if (untiedHead ?? !config.TieWordEmbeddings) Add("lm_head.weight", dtype, rng, Scale(dim), config.VocabSize, dim);
+            foreach (WeightSpec spec in WeightMap.Layer(config, l).All()) Add(spec, dtype, rng);
+        Add(WeightMap.FinalNorm(config), dtype, rng);
+        if (untiedHead ?? !config.TieWordEmbeddings) Add(WeightMap.LmHead(config), dtype, rng);
         Description = $"synthetic weights (seed {seed}, {dtype.Name()})";
     }
 
+    private void Add(WeightSpec spec, DType dtype, Random rng)
+    {
+        switch (spec.Kind)
+        {
+            case WeightKind.Norm:
+                AddVector(spec.Name, rng, spec.Rows, center: 1f, spread: 0.2f);
+                break;
+            case WeightKind.Bias:
+                AddVector(spec.Name, rng, spec.Rows, center: 0f, spread: 0.3f);
+                break;
+            default:
+                // The embedding is looked up, not multiplied, so it keeps unit scale.
+                float scale = spec.Name == WeightMap.EmbeddingName ? 1.0f : Scale(spec.Cols);
+                AddMatrix(spec.Name, dtype, rng, scale, spec.Rows, spec.Cols);
+                break;
+        }
+    }
     private static float Scale(int fanIn) => 1.7f / MathF.Sqrt(fanIn);
 
     /// <inheritdoc />
     public string Description { get; }
 
-    private void AddNorm(string name, Random rng, int n)
+    private void AddVector(string name, Random rng, int n, float center, float spread)
     {
         var buffer = new NativeBuffer(n * 4L);
         Span<float> v = buffer.AsSpan<float>();
-        for (int i = 0; i < n; i++) v[i] = 1f + 0.2f * (float)(rng.NextDouble() * 2 - 1);
+        for (int i = 0; i < n; i++) v[i] = center + spread * (float)(rng.NextDouble() * 2 - 1);
         _buffers.Add(buffer);
         _tensors[name] = new HostTensor(name, DType.F32, new[] { n }, buffer.Pointer, buffer.ByteLength);
     }
 
-    private void Add(string name, DType dtype, Random rng, float scale, int rows, int cols)
+    private void AddMatrix(string name, DType dtype, Random rng, float scale, int rows, int cols)
     {
         long n = (long)rows * cols;
         var buffer = new NativeBuffer(dtype.ByteSize(n));

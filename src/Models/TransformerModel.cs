@@ -1,5 +1,6 @@
 using SpecCore.Kernels;
 using SpecCore.Kernels.Sampling;
+using SpecCore.Models.Families;
 using SpecCore.Tensors;
 
 namespace SpecCore.Models;
@@ -13,7 +14,8 @@ public enum LogitsRows
     Last,
 }
 
-/// <summary>The weights of one transformer block on a backend.</summary>
+/// <summary>The weights of one transformer block on a backend; optional tensors are null when the family
+/// or config has none.</summary>
 internal sealed class LayerWeights
 {
     public required DeviceTensor AttentionNorm { get; init; } // [dim] F32
@@ -21,14 +23,25 @@ internal sealed class LayerWeights
     public required DeviceTensor Wk { get; init; }            // [kvHeads * headDim, dim]
     public required DeviceTensor Wv { get; init; }            // [kvHeads * headDim, dim]
     public required DeviceTensor Wo { get; init; }            // [dim, heads * headDim]
+    public DeviceTensor? Bq { get; init; }                    // [heads * headDim] F32
+    public DeviceTensor? Bk { get; init; }                    // [kvHeads * headDim] F32
+    public DeviceTensor? Bv { get; init; }                    // [kvHeads * headDim] F32
+    public DeviceTensor? Bo { get; init; }                    // [dim] F32
+    public DeviceTensor? QNorm { get; init; }                 // [headDim] F32
+    public DeviceTensor? KNorm { get; init; }                 // [headDim] F32
     public required DeviceTensor MlpNorm { get; init; }       // [dim] F32
     public required DeviceTensor WGate { get; init; }         // [ffn, dim]
     public required DeviceTensor WUp { get; init; }           // [ffn, dim]
     public required DeviceTensor WDown { get; init; }         // [dim, ffn]
+    public DeviceTensor? BGate { get; init; }                 // [ffn] F32
+    public DeviceTensor? BUp { get; init; }                   // [ffn] F32
+    public DeviceTensor? BDown { get; init; }                 // [dim] F32
+    public int Window { get; init; }                          // sliding-window width, 0: full attention
 }
 
-/// <summary>A decoder-only transformer (Llama family: RMSNorm, rotary attention with grouped-query heads,
-/// SwiGLU MLP) on a backend. One <see cref="Forward"/> call serves prefill, single-token decoding, chain
+/// <summary>A decoder-only transformer (RMSNorm, rotary attention with grouped-query heads, SwiGLU MLP)
+/// on a backend, with the optional steps the model families switch on (projection biases, per-head q/k
+/// norms, sliding-window attention; see <see cref="Families.ModelFamily"/>). One <see cref="Forward"/> call serves prefill, single-token decoding, chain
 /// verification and tree verification.</summary>
 public sealed class TransformerModel : IDisposable
 {
@@ -82,9 +95,9 @@ public sealed class TransformerModel : IDisposable
         long elements = 0;
         DType? resolvedType = weightType;
 
-        DeviceTensor Matrix(string name, int rows, int cols)
+        DeviceTensor Matrix(WeightSpec spec)
         {
-            HostTensor t = weights.Get(name, rows, cols);
+            HostTensor t = weights.Get(spec.Name, spec.Rows, spec.Cols);
             if (weightType is DType target) t = WeightConversion.Convert(t, target, owned);
             resolvedType ??= t.DType;
             streamed += t.ByteLength;
@@ -94,9 +107,9 @@ public sealed class TransformerModel : IDisposable
             return d;
         }
 
-        DeviceTensor Vector(string name, int length)
+        DeviceTensor Vector(WeightSpec spec)
         {
-            HostTensor t = WeightConversion.Convert(weights.Get(name, length), DType.F32, owned);
+            HostTensor t = WeightConversion.Convert(weights.Get(spec.Name, spec.Rows), DType.F32, owned);
             streamed += t.ByteLength;
             elements += t.ElementCount;
             DeviceTensor d = backend.UploadWeight(t);
@@ -104,42 +117,53 @@ public sealed class TransformerModel : IDisposable
             return d;
         }
 
+        DeviceTensor? Optional(WeightSpec? spec) => spec is { } s ? Vector(s) : null;
+
         try
         {
-            int dim = config.HiddenSize;
             var layers = new LayerWeights[config.Layers];
             for (int l = 0; l < config.Layers; l++)
             {
-                string p = $"model.layers.{l}.";
+                LayerWeightSpecs w = WeightMap.Layer(config, l);
                 layers[l] = new LayerWeights
                 {
-                    AttentionNorm = Vector(p + "input_layernorm.weight", dim),
-                    Wq = Matrix(p + "self_attn.q_proj.weight", config.QueryDim, dim),
-                    Wk = Matrix(p + "self_attn.k_proj.weight", config.KvDim, dim),
-                    Wv = Matrix(p + "self_attn.v_proj.weight", config.KvDim, dim),
-                    Wo = Matrix(p + "self_attn.o_proj.weight", dim, config.QueryDim),
-                    MlpNorm = Vector(p + "post_attention_layernorm.weight", dim),
-                    WGate = Matrix(p + "mlp.gate_proj.weight", config.IntermediateSize, dim),
-                    WUp = Matrix(p + "mlp.up_proj.weight", config.IntermediateSize, dim),
-                    WDown = Matrix(p + "mlp.down_proj.weight", dim, config.IntermediateSize),
+                    AttentionNorm = Vector(w.AttentionNorm),
+                    Wq = Matrix(w.Wq),
+                    Bq = Optional(w.Bq),
+                    Wk = Matrix(w.Wk),
+                    Bk = Optional(w.Bk),
+                    Wv = Matrix(w.Wv),
+                    Bv = Optional(w.Bv),
+                    Wo = Matrix(w.Wo),
+                    Bo = Optional(w.Bo),
+                    QNorm = Optional(w.QNorm),
+                    KNorm = Optional(w.KNorm),
+                    MlpNorm = Vector(w.MlpNorm),
+                    WGate = Matrix(w.WGate),
+                    BGate = Optional(w.BGate),
+                    WUp = Matrix(w.WUp),
+                    BUp = Optional(w.BUp),
+                    WDown = Matrix(w.WDown),
+                    BDown = Optional(w.BDown),
+                    Window = config.WindowOf(l),
                 };
             }
-            DeviceTensor finalNorm = Vector("model.norm.weight", dim);
+            DeviceTensor finalNorm = Vector(WeightMap.FinalNorm(config));
 
-            bool tied = config.TieWordEmbeddings || !weights.Contains("lm_head.weight");
+            bool tied = config.TieWordEmbeddings || !weights.Contains(WeightMap.LmHead(config).Name);
             DeviceTensor embedding, lmHead;
             if (tied)
             {
                 // One table serves both: it is streamed once per token as the LM head.
-                embedding = lmHead = Matrix("model.embed_tokens.weight", config.VocabSize, dim);
+                embedding = lmHead = Matrix(WeightMap.Embedding(config));
             }
             else
             {
                 long before = streamed, beforeElements = elements;
-                embedding = Matrix("model.embed_tokens.weight", config.VocabSize, dim);
+                embedding = Matrix(WeightMap.Embedding(config));
                 streamed = before; // the embedding table is only indexed
                 elements = beforeElements;
-                lmHead = Matrix("lm_head.weight", config.VocabSize, dim);
+                lmHead = Matrix(WeightMap.LmHead(config));
             }
 
             owned.AddRange(uploaded);
@@ -153,11 +177,16 @@ public sealed class TransformerModel : IDisposable
         }
     }
 
+    /// <summary>KV-cache capacity of a state when none is asked for: the model's context, but at most this, so a
+    /// 128k-context model does not allocate its whole cache up front.</summary>
+    public const int DefaultContext = 4096;
+
     /// <summary>Creates the run state of one sequence: a KV cache of <paramref name="capacity"/> tokens
-    /// (default and maximum: the model's context) and buffers for batches of up to <paramref name="maxBatch"/>.</summary>
+    /// (default: the model's context or <see cref="DefaultContext"/>, whichever is smaller; maximum: the
+    /// model's context) and buffers for batches of up to <paramref name="maxBatch"/>.</summary>
     public InferenceState CreateState(int? capacity = null, int maxBatch = 64)
     {
-        int cap = capacity ?? Config.MaxPositions;
+        int cap = capacity ?? Math.Min(Config.MaxPositions, DefaultContext);
         if (cap < 1 || cap > Config.MaxPositions)
             throw new ArgumentOutOfRangeException(nameof(capacity), $"capacity {cap} must be between 1 and the model's context {Config.MaxPositions}");
         if (maxBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxBatch));
@@ -227,32 +256,41 @@ public sealed class TransformerModel : IDisposable
 
         ModelConfig c = Config;
         IBackend b = Backend;
-        var batch = new AttentionBatch(prefix, parents);
-
         b.Embed(_embedding, tokens, state.X);
         for (int l = 0; l < _layers.Length; l++)
         {
             LayerWeights w = _layers[l];
 
-            // Attention: x += Wo · attend(rope(Wq·norm(x)), cache ∪ rope(Wk·norm(x)), Wv·norm(x))
+            // Attention: x += Wo · attend(rope(norm_h(Wq·norm(x))), cache ∪ rope(norm_h(Wk·norm(x))), Wv·norm(x)),
+            // with biases and per-head norms where the family has them.
             b.RmsNorm(state.X, w.AttentionNorm, state.Normed, n, c.RmsNormEps);
             b.MatMul(state.Normed, w.Wq, state.Q, n);
             b.MatMul(state.Normed, w.Wk, state.K, n);
             b.MatMul(state.Normed, w.Wv, state.V, n);
+            if (w.Bq != null) b.AddBias(state.Q, w.Bq, n);
+            if (w.Bk != null) b.AddBias(state.K, w.Bk, n);
+            if (w.Bv != null) b.AddBias(state.V, w.Bv, n);
+            if (w.QNorm != null) b.HeadRmsNorm(state.Q, w.QNorm, n, c.Heads, c.RmsNormEps);
+            if (w.KNorm != null) b.HeadRmsNorm(state.K, w.KNorm, n, c.KvHeads, c.RmsNormEps);
             b.Rope(state.Q, n, c.Heads, c.HeadDim, positions, _rope);
             b.Rope(state.K, n, c.KvHeads, c.HeadDim, positions, _rope);
             b.CopyRows(state.K, 0, state.Cache.Keys(l), prefix, n);
             b.CopyRows(state.V, 0, state.Cache.Values(l), prefix, n);
-            b.Attention(state.Q, state.Cache.Keys(l), state.Cache.Values(l), state.Attended, c.Heads, c.KvHeads, c.HeadDim, batch);
+            b.Attention(state.Q, state.Cache.Keys(l), state.Cache.Values(l), state.Attended, c.Heads, c.KvHeads, c.HeadDim,
+                new AttentionBatch(prefix, parents, w.Window));
             b.MatMul(state.Attended, w.Wo, state.Delta, n);
+            if (w.Bo != null) b.AddBias(state.Delta, w.Bo, n);
             b.Add(state.X, state.Delta, n);
 
             // MLP: x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
             b.RmsNorm(state.X, w.MlpNorm, state.Normed, n, c.RmsNormEps);
             b.MatMul(state.Normed, w.WGate, state.Gate, n);
             b.MatMul(state.Normed, w.WUp, state.Up, n);
+            if (w.BGate != null) b.AddBias(state.Gate, w.BGate, n);
+            if (w.BUp != null) b.AddBias(state.Up, w.BUp, n);
             b.SwiGlu(state.Gate, state.Up, n);
             b.MatMul(state.Gate, w.WDown, state.Delta, n);
+            if (w.BDown != null) b.AddBias(state.Delta, w.BDown, n);
             b.Add(state.X, state.Delta, n);
         }
         state.Cache.Length = prefix + n;

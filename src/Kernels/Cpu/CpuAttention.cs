@@ -27,6 +27,7 @@ internal sealed unsafe class CpuAttention : ParallelJob
     private int _kvHeads;
     private int _headDim;
     private int _prefix;
+    private int _window;
     private int[] _parents = new int[64];
     private int _count;
     private bool _simd;
@@ -55,6 +56,7 @@ internal sealed unsafe class CpuAttention : ParallelJob
         _kvHeads = kvHeads;
         _headDim = headDim;
         _prefix = batch.PrefixLength;
+        _window = batch.Window;
         _count = batch.Count;
         _simd = !_forceScalar && Avx2.IsSupported && Fma.IsSupported && headDim % 8 == 0;
         if (_parents.Length < _count) _parents = new int[_count];
@@ -86,11 +88,24 @@ internal sealed unsafe class CpuAttention : ParallelJob
         int own = 0;
         for (int j = row; j >= 0; j = _parents[j]) slots[own++] = _prefix + j;
 
-        int visible = _prefix + own;
+        // A sliding window hides committed slots before lo and ancestors more than window − 1 levels up; the
+        // cache is then addressed from lo, so the kernels below see a contiguous prefix of `prefix` keys.
+        int lo = 0;
+        int prefix = _prefix;
+        if (_window > 0)
+        {
+            int position = _prefix + own - 1;
+            lo = Math.Max(0, position - _window + 1);
+            prefix = Math.Max(0, _prefix - lo);
+            own = Math.Min(own, _window);
+            for (int a = 0; a < own; a++) slots[a] -= lo;
+        }
+
+        int visible = prefix + own;
         float[] scores = t_scores is { } s && s.Length >= visible ? s : (t_scores = new float[Math.Max(visible, 256)]);
         float* query = _q + (long)row * _heads * hd + head * hd;
-        float* kBase = _k + kvHead * hd;
-        float* vBase = _v + kvHead * hd;
+        float* kBase = _k + (long)lo * kvDim + kvHead * hd;
+        float* vBase = _v + (long)lo * kvDim + kvHead * hd;
         float* output = _out + (long)row * _heads * hd + head * hd;
 
         fixed (float* p = scores)
@@ -98,16 +113,16 @@ internal sealed unsafe class CpuAttention : ParallelJob
         {
             if (_simd)
             {
-                ScoresRange(query, kBase, kvDim, hd, _prefix, p, scale);
-                for (int a = 0; a < own; a++) p[_prefix + a] = Dot8(query, kBase + (long)slot[a] * kvDim, hd) * scale;
+                ScoresRange(query, kBase, kvDim, hd, prefix, p, scale);
+                for (int a = 0; a < own; a++) p[prefix + a] = Dot8(query, kBase + (long)slot[a] * kvDim, hd) * scale;
             }
             else
             {
                 var qs = new ReadOnlySpan<float>(query, hd);
-                for (int t = 0; t < _prefix; t++)
+                for (int t = 0; t < prefix; t++)
                     p[t] = TensorPrimitives.Dot(qs, new ReadOnlySpan<float>(kBase + (long)t * kvDim, hd)) * scale;
                 for (int a = 0; a < own; a++)
-                    p[_prefix + a] = TensorPrimitives.Dot(qs, new ReadOnlySpan<float>(kBase + (long)slot[a] * kvDim, hd)) * scale;
+                    p[prefix + a] = TensorPrimitives.Dot(qs, new ReadOnlySpan<float>(kBase + (long)slot[a] * kvDim, hd)) * scale;
             }
 
             // TensorPrimitives.SoftMax does not subtract the maximum, and real models produce scores
@@ -132,16 +147,16 @@ internal sealed unsafe class CpuAttention : ParallelJob
 
             if (_simd)
             {
-                WeightedValues(p, vBase, kvDim, hd, _prefix, slot, own, inv, output);
+                WeightedValues(p, vBase, kvDim, hd, prefix, slot, own, inv, output);
             }
             else
             {
                 var o = new Span<float>(output, hd);
                 o.Clear();
-                for (int t = 0; t < _prefix; t++)
+                for (int t = 0; t < prefix; t++)
                     TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vBase + (long)t * kvDim, hd), p[t], o, o);
                 for (int a = 0; a < own; a++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vBase + (long)slot[a] * kvDim, hd), p[_prefix + a], o, o);
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vBase + (long)slot[a] * kvDim, hd), p[prefix + a], o, o);
                 TensorPrimitives.Multiply(o, inv, o);
             }
         }

@@ -134,6 +134,49 @@ public sealed unsafe class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void HeadRmsNorm(DeviceTensor x, DeviceTensor weight, int rows, int heads, float eps)
+    {
+        var xt = Cast(x);
+        var wt = Cast(weight);
+        int headDim = (int)wt.ElementCount;
+        if (heads * headDim > xt.Cols) throw new ArgumentException($"HeadRmsNorm: {heads} heads of {headDim} exceed the {xt.Cols} columns of x");
+        if (rows > xt.Rows) throw new ArgumentOutOfRangeException(nameof(rows));
+        ReadOnlySpan<float> w = wt.F32;
+        for (int r = 0; r < rows; r++)
+        {
+            for (int h = 0; h < heads; h++)
+            {
+                float* v = (float*)xt.Pointer + (long)r * xt.Cols + h * headDim;
+                if (_simd && headDim >= 16)
+                {
+                    SimdMath.RmsNorm(v, (float*)wt.Pointer, v, headDim, eps);
+                    continue;
+                }
+                var span = new Span<float>(v, headDim);
+                float scale = 1f / MathF.Sqrt(TensorPrimitives.Dot(span, span) / headDim + eps);
+                TensorPrimitives.Multiply(span, scale, span);
+                TensorPrimitives.Multiply(span, w, span);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void AddBias(DeviceTensor x, DeviceTensor bias, int rows)
+    {
+        var xt = Cast(x);
+        var bt = Cast(bias);
+        if (bt.ElementCount != xt.Cols) throw new ArgumentException($"AddBias: bias has {bt.ElementCount} values, x has {xt.Cols} columns");
+        if (rows > xt.Rows) throw new ArgumentOutOfRangeException(nameof(rows));
+        ReadOnlySpan<float> b = bt.F32;
+        for (int r = 0; r < rows; r++)
+        {
+            Span<float> row = xt.Row(r);
+            TensorPrimitives.Add(row, b, row);
+        }
+    }
+
+    /// <inheritdoc />
     public void MatMul(DeviceTensor x, DeviceTensor weight, DeviceTensor output, int rows) =>
         _matMul.Run(Cast(x), Cast(weight), Cast(output), rows);
 
