@@ -40,26 +40,80 @@ public class AttentionTests
                 using var vt = Activations(v, cap, kvDim);
                 using var ot = Activations(new float[n * qDim], n, qDim);
                 backend.Attention(qt, kt, vt, ot, heads, kvHeads, headDim, new AttentionBatch(prefix, parents));
-                for (int i = 0; i < n; i++)
+                AssertMatchesReference(q, k, v, ot, heads, kvHeads, headDim, prefix, parents, window: 0);
+            }
+        }
+    }
+
+    public static TheoryData<int, bool, int> WindowCases()
+    {
+        var data = new TheoryData<int, bool, int>();
+        foreach (int hd in new[] { 8, 24, 64, 12 })
+            foreach (bool scalar in new[] { false, true })
+                data.Add(hd, scalar, 2);
+        data.Add(32, false, 1);
+        return data;
+    }
+
+    /// <summary>Sliding-window attention (Mistral's mask: a token at position i sees keys at j with i − j &lt; W)
+    /// for prefill chains, decode steps and trees whose depth exceeds the window, against the masked reference.</summary>
+    [Theory]
+    [MemberData(nameof(WindowCases))]
+    public void SlidingWindowMatchesMaskedReference(int headDim, bool forceScalar, int threads)
+    {
+        var rng = new Random(headDim * 7 + (forceScalar ? 1 : 0));
+        using var backend = new CpuBackend(threads, forceScalar);
+        const int heads = 4, kvHeads = 2;
+        foreach (int window in new[] { 1, 3, 8 })
+        {
+            foreach (int prefix in new[] { 0, 2, 8, 9, 40 })
+            {
+                foreach (int[] parents in new[] { new[] { -1 }, Enumerable.Range(-1, 12).ToArray(), new[] { -1, 0, 0, 1, 1, 2, -1, 6, 3, 8, 9, 10, 11 } })
                 {
-                    var visible = new List<int>();
-                    for (int t = 0; t < prefix; t++) visible.Add(t);
-                    for (int j = i; j >= 0; j = parents[j]) visible.Add(prefix + j);
-                    for (int h = 0; h < heads; h++)
-                    {
-                        int kh = h / (heads / kvHeads);
-                        var s = visible.Select(t => Enumerable.Range(0, headDim).Sum(d => (double)q[i * qDim + h * headDim + d] * k[t * kvDim + kh * headDim + d]) / Math.Sqrt(headDim)).ToArray();
-                        double max = s.Max();
-                        double[] e = s.Select(x => Math.Exp(x - max)).ToArray();
-                        double sum = e.Sum();
-                        for (int d = 0; d < headDim; d++)
-                        {
-                            double expected = 0;
-                            for (int a = 0; a < visible.Count; a++) expected += e[a] / sum * v[visible[a] * kvDim + kh * headDim + d];
-                            float got = ot.Row(i)[h * headDim + d];
-                            Assert.True(Math.Abs(got - expected) <= 1e-5, $"hd {headDim} prefix {prefix} n {n} row {i} head {h} dim {d}: {got} vs {expected}");
-                        }
-                    }
+                    int n = parents.Length;
+                    int cap = prefix + n;
+                    int qDim = heads * headDim, kvDim = kvHeads * headDim;
+                    float[] q = RandomFloats(rng, n * qDim, 3f), k = RandomFloats(rng, cap * kvDim), v = RandomFloats(rng, cap * kvDim);
+                    using var qt = Activations(q, n, qDim);
+                    using var kt = Activations(k, cap, kvDim);
+                    using var vt = Activations(v, cap, kvDim);
+                    using var ot = Activations(new float[n * qDim], n, qDim);
+                    backend.Attention(qt, kt, vt, ot, heads, kvHeads, headDim, new AttentionBatch(prefix, parents, window));
+                    AssertMatchesReference(q, k, v, ot, heads, kvHeads, headDim, prefix, parents, window);
+                }
+            }
+        }
+    }
+
+    /// <summary>Double-precision attention with the tree (and window) mask built explicitly.</summary>
+    internal static void AssertMatchesReference(float[] q, float[] k, float[] v, CpuTensor ot, int heads, int kvHeads, int headDim,
+        int prefix, int[] parents, int window)
+    {
+        int n = parents.Length;
+        int qDim = heads * headDim, kvDim = kvHeads * headDim;
+        var depth = new int[n];
+        for (int i = 0; i < n; i++) depth[i] = parents[i] < 0 ? 0 : depth[parents[i]] + 1;
+        for (int i = 0; i < n; i++)
+        {
+            int position = prefix + depth[i];
+            var visible = new List<int>();
+            for (int t = 0; t < prefix; t++)
+                if (window == 0 || position - t < window) visible.Add(t);
+            for (int j = i; j >= 0; j = parents[j])
+                if (window == 0 || position - (prefix + depth[j]) < window) visible.Add(prefix + j);
+            for (int h = 0; h < heads; h++)
+            {
+                int kh = h / (heads / kvHeads);
+                var s = visible.Select(t => Enumerable.Range(0, headDim).Sum(d => (double)q[i * qDim + h * headDim + d] * k[t * kvDim + kh * headDim + d]) / Math.Sqrt(headDim)).ToArray();
+                double max = s.Max();
+                double[] e = s.Select(x => Math.Exp(x - max)).ToArray();
+                double sum = e.Sum();
+                for (int d = 0; d < headDim; d++)
+                {
+                    double expected = 0;
+                    for (int a = 0; a < visible.Count; a++) expected += e[a] / sum * v[visible[a] * kvDim + kh * headDim + d];
+                    float got = ot.Row(i)[h * headDim + d];
+                    Assert.True(Math.Abs(got - expected) <= 1e-5, $"hd {headDim} prefix {prefix} window {window} n {n} row {i} head {h} dim {d}: {got} vs {expected}");
                 }
             }
         }

@@ -57,15 +57,15 @@ public sealed class ProbeReference
         return new ProbeReference(model, list);
     }
 
-    /// <summary>Loads the model folder on <paramref name="backend"/> and checks every case (at most
-    /// <paramref name="maxTokens"/> greedy tokens each).</summary>
-    public void Check(IBackend backend, int maxTokens = int.MaxValue)
+    /// <summary>Loads the model folder on <paramref name="backend"/> and checks the first
+    /// <paramref name="maxCases"/> cases (at most <paramref name="maxTokens"/> greedy tokens each).</summary>
+    public void Check(IBackend backend, int maxTokens = int.MaxValue, int maxCases = int.MaxValue)
     {
         string dir = TestModels.Path(Model);
         var config = ModelConfig.Load(dir);
         using var weights = CheckpointWeights.Open(dir);
         using var model = TransformerModel.Create(config, weights, backend);
-        foreach (var c in Cases) Check(model, c, maxTokens);
+        foreach (var c in Cases.Take(maxCases)) Check(model, c, maxTokens);
     }
 
     private void Check(TransformerModel m, Case c, int maxTokens)
