@@ -35,11 +35,12 @@ public static class GenerateCommand
         var stop = new Option<string[]>("--stop")
         {
             Description = "Stop when this text appears in the output (repeat for several); the output is cut before it, and it may span several tokens.",
+            HelpName = "text",
             Arity = ArgumentArity.OneOrMore,
             AllowMultipleArgumentsPerToken = false,
         };
         var special = new Option<bool>("--special") { Description = "Print special and control tokens (<s>, </s>, <|im_end|>, <|endoftext|>, ...) as text; by default they are left out of the output." };
-        var ctxSize = new Option<int?>("--ctx-size", "-c") { Description = $"Context size in tokens (prompt plus output); the KV cache is allocated for this many. Default: the model's context, at most {Generator.DefaultMaxContext}; more than the model's context is refused." };
+        var ctxSize = new Option<int?>("--ctx-size", "-c") { HelpName = "tokens", Description = $"Context size in tokens (prompt plus output); the KV cache is allocated for this many. Default: the model's context, at most {Generator.DefaultMaxContext}; more than the model's context is refused." };
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
         var dtype = CommonOptions.DType();

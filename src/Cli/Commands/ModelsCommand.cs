@@ -23,15 +23,23 @@ public static class ModelsCommand
     /// dtype, context, whether it is present (or where to download it from) and the drafters that pair with it.</summary>
     public static IEnumerable<string> Describe(ModelRegistry registry)
     {
-        yield return $"models folder: {registry.ModelsFolder}";
-        yield return $"{"name",-26} {"family",-8} {"dtype",-5} {"context",7}  {"state",-52} drafts";
+        var rows = new List<(RegistryEntry Entry, string State)>();
+        int nameWidth = 4, stateWidth = 5;
         foreach (RegistryEntry e in registry.Entries)
         {
             string state = registry.IsPresent(e) ? "present"
                 : e.Repo != null ? $"not downloaded (hf: {e.Repo})"
                 : "missing (set SPECCORE_MODELS to the models folder)";
+            rows.Add((e, state));
+            nameWidth = Math.Max(nameWidth, e.Name.Length);
+            stateWidth = Math.Max(stateWidth, state.Length);
+        }
+        yield return $"models folder: {registry.ModelsFolder}";
+        yield return $"{"name".PadRight(nameWidth)}  {"family",-8} {"dtype",-5} {"context",7}  {"state".PadRight(stateWidth)}  drafts";
+        foreach (var (e, state) in rows)
+        {
             string context = e.Context is int c ? c.ToString(CultureInfo.InvariantCulture) : "?";
-            yield return $"{e.Name,-26} {e.Family,-8} {e.DType ?? "?",-5} {context,7}  {state,-52} {string.Join(", ", e.Drafts)}";
+            yield return $"{e.Name.PadRight(nameWidth)}  {e.Family,-8} {e.DType ?? "?",-5} {context,7}  {state.PadRight(stateWidth)}  {string.Join(", ", e.Drafts)}";
         }
     }
 }
