@@ -85,7 +85,7 @@ public static class TreeBenchmark
         int capacity = Math.Min(target.Config.MaxPositions, draft.Config.MaxPositions);
         newTokens = Math.Min(newTokens, capacity - prompts.Max(p => p.Length) - 1);
         using var plain = new Generator(target);
-        var expected = prompts.Select(p => plain.Generate(p, new GenerationOptions { MaxNewTokens = newTokens }).Tokens).ToList();
+        var expected = prompts.Select(p => plain.Generate(p, new GenerationOptions { IgnoreEos = true, MaxNewTokens = newTokens }).Tokens).ToList();
         double plainTps = 0;
         var rows = new List<TreeBenchRow>();
 
@@ -98,7 +98,7 @@ public static class TreeBenchmark
             bool matches = true;
             for (int r = 0; r < repeats; r++)
             {
-                bestPlain = Math.Max(bestPlain, Throughput(plain, prompts, new GenerationOptions { MaxNewTokens = newTokens }, null, out _));
+                bestPlain = Math.Max(bestPlain, Throughput(plain, prompts, new GenerationOptions { IgnoreEos = true, MaxNewTokens = newTokens }, null, out _));
                 accepted = rounds = verified = speculative = 0;
                 best = Math.Max(best, Throughput(g, prompts, options with { MaxNewTokens = newTokens }, expected, out var all));
                 foreach (var (ok, s) in all)
@@ -119,19 +119,19 @@ public static class TreeBenchmark
 
         foreach (int k in chains)
             rows.Add(Measure("chain", $"k={k}", () => new DraftModelDrafter(draft, SamplingOptions.Greedy, "draft"),
-                new GenerationOptions { DraftLength = DraftLengthPolicy.Fixed(k) }));
+                new GenerationOptions { IgnoreEos = true, DraftLength = DraftLengthPolicy.Fixed(k) }));
         foreach (string text in trees)
         {
             TreeSpec spec = TreeSpec.Parse(text).WithProfile(profile);
             rows.Add(Measure(spec.Kind.ToString().ToLowerInvariant(), spec.ToString(), () => new DraftModelDrafter(draft, SamplingOptions.Greedy, "draft"),
-                new GenerationOptions { Tree = spec }));
+                new GenerationOptions { IgnoreEos = true, Tree = spec }));
         }
         foreach (int nodes in trees.Select(t => TreeSpec.Parse(t).NodeBudget).Distinct())
         {
             rows.Add(Measure("lookup-tree", $"dynamic:{nodes}", () => new PromptLookupDrafter(target.Config.VocabSize),
-                new GenerationOptions { Tree = TreeSpec.Dynamic(nodes) }));
+                new GenerationOptions { IgnoreEos = true, Tree = TreeSpec.Dynamic(nodes) }));
         }
-        Throughput(plain, prompts, new GenerationOptions { MaxNewTokens = newTokens }, null, out _);
+        Throughput(plain, prompts, new GenerationOptions { IgnoreEos = true, MaxNewTokens = newTokens }, null, out _);
         rows.Insert(0, new TreeBenchRow(pair, "plain", "-", 1, 0, 1, plainTps, 1, true));
         return rows;
     }

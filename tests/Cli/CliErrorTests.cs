@@ -106,6 +106,47 @@ public sealed class CliErrorTests : IDisposable
     [Fact]
     public void UnknownSyntheticPreset() => AssertUserError(Run("bench", "--synthetic", "gpt5", "--device", "cpu"), "unknown synthetic preset 'gpt5'");
 
+    [Theory]
+    [InlineData("1000", "--ctx-size 1000 is more than the model's context of 512 tokens")]
+    [InlineData("0", "--ctx-size must be at least 1")]
+    public void CtxSizeOutsideTheModelIsRefused(string size, string expected) =>
+        AssertUserError(Run("generate", "--model", TestModels.Path("stories260K"), "--ctx-size", size, "--device", "cpu"), expected);
+
+    [Fact]
+    public void PromptThatDoesNotFitTheCtxSize() =>
+        AssertUserError(Run("generate", "--model", TestModels.Path("stories260K"), "--prompt", "Once upon a time there was", "-c", "4", "--device", "cpu"),
+            "but the context holds 4 (prompt plus at least one new token; --ctx-size can raise it up to the model's 512)");
+
+    [Fact]
+    public void IgnoreEosThatCannotGenerateEveryTokenIsRefused() =>
+        AssertUserError(Run("generate", "--model", TestModels.Path("stories260K"), "--prompt", "Once", "--ignore-eos", "--max-tokens", "600", "--device", "cpu"),
+            "--ignore-eos generates exactly --max-tokens tokens, but the prompt's 2 plus 600 new tokens exceed the context of 512");
+
+    [Fact]
+    public void EmptyStopStringIsRefused() =>
+        AssertUserError(Run("generate", "--model", TestModels.Path("stories260K"), "--stop", "", "--device", "cpu"), "--stop needs a non-empty string");
+
+    [Fact]
+    public void NewGenerateOptionsSayWhatTheyDo()
+    {
+        var options = SpecCore.Cli.Commands.GenerateCommand.Create().Options.ToDictionary(o => o.Name);
+        foreach (string name in new[] { "--stop", "--special", "--ctx-size", "--ignore-eos" })
+        {
+            Assert.True(options.TryGetValue(name, out var option), $"generate has no {name}");
+            Assert.True(option!.Description is { Length: > 40 }, $"{name} needs a description in words");
+        }
+        Assert.Contains("4096", options["--ctx-size"].Description);
+        Assert.Contains("exactly", options["--ignore-eos"].Description);
+    }
+
+    [Fact]
+    public void GenerateTakesStopSpecialAndCtxSize()
+    {
+        var result = Run("generate", "--model", TestModels.Path("stories260K"), "--drafter", "lookup", "--max-tokens", "40", "--ignore-eos", "--ctx-size", "64",
+            "--stop", "girl", "--stop", "zzz", "--special", "--device", "cpu", "--threads", "1");
+        Assert.Equal(0, result.Code);
+    }
+
     [Fact]
     public void GenerateSucceedsOnARealModel()
     {

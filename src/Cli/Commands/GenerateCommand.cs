@@ -31,14 +31,23 @@ public static class GenerateCommand
         var tree = new Option<string?>("--tree") { Description = "Draft a token tree instead of a chain: static:<branching> (e.g. static:4x2x2x1), sequoia:<nodes>[:<depth>] (shape by dynamic programming from the pair's acceptance profile), dynamic:<nodes>[:<depth>[:<topk>]] (EAGLE-2 style: expand and keep the most probable nodes)." };
         var treeProfile = new Option<string?>("--tree-profile") { Description = "Acceptance profile JSON for sequoia trees (default: profiles/<target>__<draft>.json shipped with SpecCore)." };
         var compare = new Option<bool>("--compare") { Description = "Also run plain decoding with the same prompt and seed, check greedy outputs match, and print the speed-up (both warm up first on up to 128 tokens)." };
-        var noStop = new Option<bool>("--ignore-eos") { Description = "Keep generating past the end-of-sequence token." };
+        var noStop = new Option<bool>("--ignore-eos") { Description = "Keep generating past end-of-sequence and other stop tokens: exactly --max-tokens tokens come out (refused when prompt plus --max-tokens exceeds --ctx-size), as benchmarks need." };
+        var stop = new Option<string[]>("--stop")
+        {
+            Description = "Stop when this text appears in the output (repeat for several); the output is cut before it, and it may span several tokens.",
+            HelpName = "text",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var special = new Option<bool>("--special") { Description = "Print special and control tokens (<s>, </s>, <|im_end|>, <|endoftext|>, ...) as text; by default they are left out of the output." };
+        var ctxSize = new Option<int?>("--ctx-size", "-c") { HelpName = "tokens", Description = $"Context size in tokens (prompt plus output); the KV cache is allocated for this many. Default: the model's context, at most {Generator.DefaultMaxContext}; more than the model's context is refused." };
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
         var dtype = CommonOptions.DType();
 
         var command = new Command("generate", "Generate text from a prompt, streaming it to stdout; timings and speculation statistics go to stderr.")
         {
-            model, prompt, maxTokens, temperature, topP, topK, seed, draft, drafter, specK, tree, treeProfile, compare, noStop, device, threads, dtype,
+            model, prompt, maxTokens, temperature, topP, topK, seed, draft, drafter, specK, tree, treeProfile, compare, noStop, stop, special, ctxSize, device, threads, dtype,
         };
         command.SetAction(parse =>
         {
@@ -52,27 +61,39 @@ public static class GenerateCommand
             if (drafterName != null && !drafterName.Equals("lookup", StringComparison.OrdinalIgnoreCase))
                 throw new ArgumentException($"unknown --drafter '{drafterName}' (expected: lookup)");
             DraftLengthPolicy policy = DraftLengthPolicy.Parse(parse.GetValue(specK)!);
+            string[] stops = parse.GetValue(stop) ?? Array.Empty<string>();
+            foreach (string s in stops)
+                if (s.Length == 0) throw new ArgumentException("--stop needs a non-empty string");
+            bool ignoreEos = parse.GetValue(noStop);
 
             var registry = ModelRegistry.Load();
+            string targetDir = registry.Resolve(parse.GetValue(model)!);
+            string? draftDir = draftName != null ? registry.Resolve(draftName) : null;
+
+            // Settle the context and check that the prompt fits before any weights are read.
+            ModelConfig targetConfig = ModelConfig.Load(targetDir);
+            int context = ContextSize(parse.GetValue(ctxSize), targetConfig.MaxPositions);
+            int capacity = draftDir != null ? Math.Min(context, ModelConfig.Load(draftDir).MaxPositions) : context;
+            ITextTokenizer tokenizer = TokenizerLoader.Load(targetDir);
+            int[] promptIds = tokenizer.Encode(parse.GetValue(prompt)!, addSpecialTokens: true);
+            if (promptIds.Length == 0 && targetConfig.BosId is int bos) promptIds = new[] { bos };
+            CheckFits(promptIds.Length, n, ignoreEos, capacity, context, targetConfig.MaxPositions);
+
             using IBackend backend = BackendFactory.Create(parse.GetValue(device)!, CommonOptions.ValidateThreads(parse.GetValue(threads)), Console.Error.WriteLine);
             var weightType = CommonOptions.ParseDType(parse.GetValue(dtype));
-
-            string targetDir = registry.Resolve(parse.GetValue(model)!);
             using var target = LoadedModel.Load(targetDir, backend, weightType);
-            ITextTokenizer tokenizer = TokenizerLoader.Load(targetDir);
-            using LoadedModel? draftModel = draftName != null ? LoadedModel.Load(registry.Resolve(draftName), backend, weightType) : null;
+            using LoadedModel? draftModel = draftDir != null ? LoadedModel.Load(draftDir, backend, weightType) : null;
             Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture, "loaded {0} ({1} layers, dim {2}, {3}) in {4:F2} s on {5}",
                 target.Name, target.Config.Layers, target.Config.HiddenSize, target.Model.WeightType.Name(), target.LoadSeconds, backend.Description));
             if (draftModel != null)
                 Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture, "draft {0} ({1} layers, dim {2}) in {3:F2} s", draftModel.Name, draftModel.Config.Layers, draftModel.Config.HiddenSize, draftModel.LoadSeconds));
 
-            int[] promptIds = tokenizer.Encode(parse.GetValue(prompt)!, addSpecialTokens: true);
-            if (promptIds.Length == 0 && target.Config.BosId is int bos) promptIds = new[] { bos };
             var options = new GenerationOptions
             {
                 MaxNewTokens = n,
                 Sampling = sampling,
-                StopTokens = parse.GetValue(noStop) ? Array.Empty<int>() : StopTokens(target.Config, tokenizer),
+                StopTokens = tokenizer.EosIds,
+                IgnoreEos = ignoreEos,
                 DraftLength = policy,
             };
             if (parse.GetValue(tree) is string treeText)
@@ -91,12 +112,12 @@ public static class GenerateCommand
             }
 
             IDrafter? MakeDrafter() => draftModel != null
-                ? new DraftModelDrafter(draftModel.Model, sampling, draftModel.Name)
+                ? new DraftModelDrafter(draftModel.Model, sampling, draftModel.Name, capacity)
                 : drafterName != null ? new PromptLookupDrafter(target.Config.VocabSize) : null;
 
             using IDrafter? active = MakeDrafter();
-            using var generator = new Generator(target.Model, active);
-            using var plain = parse.GetValue(compare) ? new Generator(target.Model) : null;
+            using var generator = new Generator(target.Model, active, contextSize: capacity);
+            using var plain = parse.GetValue(compare) ? new Generator(target.Model, contextSize: capacity) : null;
             if (plain != null)
             {
                 if (active == null) throw new ArgumentException("--compare needs --draft or --drafter: it compares speculative with plain decoding");
@@ -108,23 +129,23 @@ public static class GenerateCommand
                 generator.Generate(promptIds, warmup);
             }
 
-            var decoder = tokenizer.CreateStreamingDecoder();
+            bool showSpecial = parse.GetValue(special);
             var stdout = Console.Out;
             // Echo the prompt as the model sees it, then stream the continuation after it.
-            stdout.Write(tokenizer.Decode(promptIds, skipSpecialTokens: true));
-            foreach (int id in promptIds) decoder.Append(id);
-            var (tokens, stats) = generator.Generate(promptIds, options, id =>
-            {
-                stdout.Write(decoder.Append(id));
-                stdout.Flush();
-            });
-            stdout.Write(decoder.Flush());
+            stdout.Write(tokenizer.Decode(promptIds, skipSpecialTokens: !showSpecial));
+            var streamer = new TextStreamer(tokenizer.CreateStreamingDecoder(skipSpecialTokens: !showSpecial), stdout, stops);
+            streamer.Prime(promptIds);
+            var (tokens, stats) = generator.Generate(promptIds, options, streamer);
+            streamer.Finish();
             stdout.WriteLine();
             PrintStats(stats);
 
             if (plain != null)
             {
-                var (plainTokens, plainStats) = plain.Generate(promptIds, options);
+                // The same text-level stops, so that both runs end at the same token.
+                var plainStreamer = new TextStreamer(tokenizer.CreateStreamingDecoder(skipSpecialTokens: !showSpecial), TextWriter.Null, stops);
+                plainStreamer.Prime(promptIds);
+                var (plainTokens, plainStats) = plain.Generate(promptIds, options, plainStreamer);
                 Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture, "plain: {0:F1} tok/s; speculative: {1:F1} tok/s; speed-up {2:F2}x",
                     plainStats.DecodeTokensPerSecond, stats.DecodeTokensPerSecond, stats.DecodeTokensPerSecond / plainStats.DecodeTokensPerSecond));
                 if (sampling.IsGreedy)
@@ -139,11 +160,23 @@ public static class GenerateCommand
         return command;
     }
 
-    private static IReadOnlyList<int> StopTokens(ModelConfig config, ITextTokenizer tokenizer)
+    /// <summary>The context a generation gets: <paramref name="asked"/> (--ctx-size) or the default, never more than the model's.</summary>
+    internal static int ContextSize(int? asked, int modelContext)
     {
-        var stops = new HashSet<int>(config.EosIds);
-        foreach (int id in tokenizer.EosIds) stops.Add(id);
-        return stops.ToArray();
+        if (asked is not int n) return Math.Min(modelContext, Generator.DefaultMaxContext);
+        if (n < 1) throw new ArgumentException($"--ctx-size must be at least 1, got {n}");
+        if (n > modelContext) throw new ArgumentException($"--ctx-size {n} is more than the model's context of {modelContext} tokens");
+        return n;
+    }
+
+    /// <summary>Refuses a prompt that leaves no room for a new token, and with --ignore-eos one that leaves no room for all of them.</summary>
+    private static void CheckFits(int promptTokens, int maxTokens, bool ignoreEos, int capacity, int context, int modelContext)
+    {
+        string raise = context < modelContext ? $"; --ctx-size can raise it up to the model's {modelContext}" : "";
+        if (promptTokens + 1 > capacity)
+            throw new ArgumentException($"the prompt has {promptTokens} tokens but the context holds {capacity} (prompt plus at least one new token{raise})");
+        if (ignoreEos && promptTokens + maxTokens > capacity)
+            throw new ArgumentException($"--ignore-eos generates exactly --max-tokens tokens, but the prompt's {promptTokens} plus {maxTokens} new tokens exceed the context of {capacity}{raise}");
     }
 
     internal static void PrintStats(GenerationStats s)
@@ -154,6 +187,7 @@ public static class GenerateCommand
             {
                 StopReason.StopToken => "end of sequence",
                 StopReason.ContextFull => "context full",
+                StopReason.StopString => "stop string",
                 _ => "max tokens",
             }));
         if (s.Drafter != null) Console.Error.WriteLine(s.SpeculationSummary());

@@ -4,11 +4,18 @@ namespace SpecCore.Models.Registry;
 
 /// <summary>One model in models.json.</summary>
 /// <param name="Name">Short name used on the command line.</param>
-/// <param name="Path">Folder relative to the models folder.</param>
+/// <param name="Path">Folder relative to the models folder (default: the name, where a downloaded model goes).</param>
 /// <param name="Repo">Hugging Face repo id, for downloadable models.</param>
-/// <param name="Family">Model family ("llama").</param>
+/// <param name="Family">Model family ("llama", "qwen2", "qwen3", "mistral").</param>
 /// <param name="Drafts">Drafters that pair with it (model names or "lookup").</param>
-public sealed record RegistryEntry(string Name, string Path, string? Repo, string Family, IReadOnlyList<string> Drafts);
+public sealed record RegistryEntry(string Name, string Path, string? Repo, string Family, IReadOnlyList<string> Drafts)
+{
+    /// <summary>The stored weight dtype ("f32", "bf16", "f16"), or null when not given.</summary>
+    public string? DType { get; init; }
+
+    /// <summary>The model's context (max_position_embeddings), or null when not given.</summary>
+    public int? Context { get; init; }
+}
 
 /// <summary>The model registry (models.json): names, local paths, repos and which draft pairs with which target.</summary>
 public sealed class ModelRegistry
@@ -52,8 +59,15 @@ public sealed class ModelRegistry
     {
         string folder = modelsFolder ?? DefaultModelsFolder();
         string? path = FindRegistryFile();
+        return path == null ? new ModelRegistry(new Dictionary<string, RegistryEntry>(StringComparer.OrdinalIgnoreCase), folder) : LoadFile(path, folder);
+    }
+
+    /// <summary>Loads the registry file at <paramref name="path"/>, resolving paths in <paramref name="modelsFolder"/>
+    /// (default: <see cref="DefaultModelsFolder"/>).</summary>
+    public static ModelRegistry LoadFile(string path, string? modelsFolder = null)
+    {
+        string folder = modelsFolder ?? DefaultModelsFolder();
         var entries = new Dictionary<string, RegistryEntry>(StringComparer.OrdinalIgnoreCase);
-        if (path == null) return new ModelRegistry(entries, folder);
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(path));
@@ -65,10 +79,14 @@ public sealed class ModelRegistry
                     m.TryGetProperty("path", out var p) ? p.GetString()! : name,
                     m.TryGetProperty("repo", out var r) ? r.GetString() : null,
                     m.TryGetProperty("family", out var f) ? f.GetString()! : "llama",
-                    m.TryGetProperty("drafts", out var d) ? d.EnumerateArray().Select(x => x.GetString()!).ToArray() : Array.Empty<string>());
+                    m.TryGetProperty("drafts", out var d) ? d.EnumerateArray().Select(x => x.GetString()!).ToArray() : Array.Empty<string>())
+                {
+                    DType = m.TryGetProperty("dtype", out var t) ? t.GetString() : null,
+                    Context = m.TryGetProperty("context", out var c) ? c.GetInt32() : null,
+                };
             }
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
             throw new InvalidDataException($"{path}: malformed model registry ({e.Message})");
         }
@@ -86,6 +104,12 @@ public sealed class ModelRegistry
         }
         return null;
     }
+
+    /// <summary>The local folder of <paramref name="entry"/> (it may not exist yet).</summary>
+    public string FolderOf(RegistryEntry entry) => System.IO.Path.Combine(ModelsFolder, entry.Path);
+
+    /// <summary>Whether <paramref name="entry"/>'s folder holds a model (a config.json).</summary>
+    public bool IsPresent(RegistryEntry entry) => File.Exists(System.IO.Path.Combine(FolderOf(entry), "config.json"));
 
     /// <summary>Resolves a model argument: an existing folder is used as is; otherwise a registry name
     /// (its local folder must exist). Clear errors for anything else.</summary>

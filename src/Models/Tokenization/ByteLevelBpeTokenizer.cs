@@ -368,7 +368,7 @@ public sealed class ByteLevelBpeTokenizer : ITextTokenizer, ITokenByteSource
     }
 
     /// <inheritdoc/>
-    public StreamingDecoder CreateStreamingDecoder() => new(this);
+    public StreamingDecoder CreateStreamingDecoder(bool skipSpecialTokens = false) => new(this, skipSpecialTokens);
 
     void ITokenByteSource.AppendTokenBytes(int id, bool skipSpecialTokens, ref bool atStart, ByteSink sink) =>
         AppendTokenBytes(id, skipSpecialTokens, ref atStart, sink);

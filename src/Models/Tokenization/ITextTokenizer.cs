@@ -37,7 +37,7 @@ public interface ITextTokenizer
 
     /// <summary>
     /// Creates a decoder for text generated one token at a time. The concatenation of all its outputs
-    /// equals <see cref="Decode"/> of all ids appended (special tokens not skipped).
+    /// equals <see cref="Decode"/> of all ids appended with the same <paramref name="skipSpecialTokens"/>.
     /// </summary>
-    StreamingDecoder CreateStreamingDecoder();
+    StreamingDecoder CreateStreamingDecoder(bool skipSpecialTokens = false);
 }

@@ -7,7 +7,8 @@ namespace SpecCore.Models.Tokenization;
 /// Decodes generated tokens incrementally. A character whose UTF-8 bytes are split over several tokens
 /// (byte-fallback pieces such as <c>&lt;0xE2&gt;&lt;0x80&gt;&lt;0x99&gt;</c>, or byte-level BPE tokens) is returned
 /// only once it is complete. The concatenation of every <see cref="Append"/> result and <see cref="Flush"/>
-/// equals <see cref="ITextTokenizer.Decode"/> of the same ids. Not thread-safe: one per sequence.
+/// equals <see cref="ITextTokenizer.Decode"/> of the same ids with the same <see cref="SkipSpecialTokens"/>.
+/// Not thread-safe: one per sequence.
 /// </summary>
 public sealed class StreamingDecoder
 {
@@ -15,12 +16,20 @@ public sealed class StreamingDecoder
     private readonly ByteSink _pending = new();
     private bool _atStart = true;
 
-    internal StreamingDecoder(ITokenByteSource source) => _source = source;
+    internal StreamingDecoder(ITokenByteSource source, bool skipSpecialTokens = false)
+    {
+        _source = source;
+        SkipSpecialTokens = skipSpecialTokens;
+    }
+
+    /// <summary>Whether special tokens (SentencePiece control and unknown pieces, tokenizer.json added tokens marked
+    /// special) are left out of the text, as <c>decode(ids, skip_special_tokens=True)</c> leaves them out.</summary>
+    public bool SkipSpecialTokens { get; }
 
     /// <summary>Adds one token and returns the text it completes (empty while a character is still partial).</summary>
     public string Append(int id)
     {
-        _source.AppendTokenBytes(id, skipSpecialTokens: false, ref _atStart, _pending);
+        _source.AppendTokenBytes(id, SkipSpecialTokens, ref _atStart, _pending);
         ReadOnlySpan<byte> bytes = _pending.Span;
         int ready = bytes.Length - Utf8Text.IncompleteTailLength(bytes);
         if (ready == 0) return string.Empty;

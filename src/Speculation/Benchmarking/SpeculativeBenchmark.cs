@@ -42,7 +42,7 @@ public static class SpeculativeBenchmark
             double seconds = 0;
             foreach (int[] p in prompts)
             {
-                var (o, s) = g.Generate(p, new GenerationOptions { MaxNewTokens = newTokens });
+                var (o, s) = g.Generate(p, new GenerationOptions { MaxNewTokens = newTokens, IgnoreEos = true });
                 outputs.Add(o);
                 tokens += Math.Max(0, o.Length - 1);
                 seconds += s.DecodeSeconds;
@@ -77,10 +77,10 @@ public static class SpeculativeBenchmark
             accepted = tried = rounds = kSum = produced = 0;
             for (int i = 0; i < prompts.Count; i++)
             {
-                var (po, ps) = plain.Generate(prompts[i], new GenerationOptions { MaxNewTokens = newTokens });
+                var (po, ps) = plain.Generate(prompts[i], new GenerationOptions { MaxNewTokens = newTokens, IgnoreEos = true });
                 plainTokens += Math.Max(0, po.Length - 1);
                 plainSeconds += ps.DecodeSeconds;
-                var (o, s) = g.Generate(prompts[i], new GenerationOptions { MaxNewTokens = newTokens, DraftLength = policy });
+                var (o, s) = g.Generate(prompts[i], new GenerationOptions { MaxNewTokens = newTokens, DraftLength = policy, IgnoreEos = true });
                 matches &= o.AsSpan().SequenceEqual(expected[i]);
                 tokens += Math.Max(0, o.Length - 1);
                 seconds += s.DecodeSeconds;

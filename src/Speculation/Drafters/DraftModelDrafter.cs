@@ -1,5 +1,6 @@
 using SpecCore.Kernels.Sampling;
 using SpecCore.Models;
+using SpecCore.Speculation.Generation;
 using SpecCore.Speculation.Trees;
 
 namespace SpecCore.Speculation.Drafters;
@@ -55,11 +56,14 @@ public sealed class DraftModelDrafter : IDrafter
     private readonly int[] _slotToTreeDistribution = new int[TreeSpec.MaxNodes + 2];
 
     /// <summary>Creates a drafter over <paramref name="model"/>, sampling with the target's
-    /// <paramref name="options"/> (so that p and q are filtered alike) from its own random stream.</summary>
+    /// <paramref name="options"/> (so that p and q are filtered alike) from its own random stream. Its KV cache holds
+    /// <paramref name="capacity"/> tokens, at most the draft's context (default: the draft's context, at most
+    /// <see cref="Generator.DefaultMaxContext"/>); give it the generator's context so that both caches are sized alike.</summary>
     public DraftModelDrafter(TransformerModel model, SamplingOptions options, string name, int? capacity = null)
     {
         _model = model;
-        _state = model.CreateState(capacity);
+        int context = model.Config.MaxPositions;
+        _state = model.CreateState(capacity is int asked ? Math.Clamp(asked, 1, context) : Math.Min(context, Generator.DefaultMaxContext));
         _cached = new List<int>(_state.Cache.Capacity);
         _sampler = new Sampler(model.Config.VocabSize, options with { Seed = options.Seed ^ 0x5DEECE66DUL });
         _vocab = model.Config.VocabSize;

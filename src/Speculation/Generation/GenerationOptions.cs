@@ -12,8 +12,14 @@ public sealed record GenerationOptions
     /// <summary>How tokens are chosen (greedy by default).</summary>
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
 
-    /// <summary>Tokens that end the generation (the model's EOS ids); the stop token is not emitted.</summary>
+    /// <summary>Tokens that end the generation besides the target's own EOS ids (<c>ModelConfig.EosIds</c>, which always
+    /// stop it unless <see cref="IgnoreEos"/>), e.g. the tokenizer's EOS or a chat template's end-of-turn token. The stop
+    /// token is not emitted.</summary>
     public IReadOnlyList<int> StopTokens { get; init; } = Array.Empty<int>();
+
+    /// <summary>Generate past EOS and every other stop token, so that exactly <see cref="MaxNewTokens"/> tokens come out
+    /// unless the context fills first (benchmarks need fixed lengths).</summary>
+    public bool IgnoreEos { get; init; }
 
     /// <summary>How many tokens to draft per round (speculative decoding only).</summary>
     public DraftLengthPolicy DraftLength { get; init; } = DraftLengthPolicy.Fixed(4);

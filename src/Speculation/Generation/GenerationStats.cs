@@ -11,6 +11,8 @@ public enum StopReason
     StopToken,
     /// <summary>The sequence reached the context length.</summary>
     ContextFull,
+    /// <summary>The token sink ended the generation (a stop string appeared in the text).</summary>
+    StopString,
 }
 
 /// <summary>What happened during a generation: token counts, time per stage and speculation figures.</summary>

@@ -10,6 +10,14 @@ namespace SpecCore.Speculation.Generation;
 /// <summary>A prompt that does not fit the context, or another request the generator cannot serve.</summary>
 public sealed class GenerationException(string message) : Exception(message);
 
+/// <summary>Receives each generated token as it becomes final and may end the generation (a text-level stop, such
+/// as a stop string, or a consumer that has seen enough).</summary>
+public interface ITokenSink
+{
+    /// <summary>Takes the next output token; returns false to stop generating after it.</summary>
+    bool OnToken(int token);
+}
+
 /// <summary>
 /// The generation loop. Without a drafter it decodes one token per target pass. With a drafter each round
 /// drafts a tree (a chain for k-token drafting) off the pending token, verifies it in one target pass, keeps
@@ -23,15 +31,23 @@ public sealed class Generator : IDisposable
     private readonly InferenceState _state;
     private readonly int _maxNodes;
 
+    /// <summary>Context a generator holds when none is asked for: the model's context, but at most this many tokens,
+    /// so that a long-context model (128k positions) does not allocate its whole KV cache up front.</summary>
+    public const int DefaultMaxContext = 4096;
+
     /// <summary>Creates a generator for <paramref name="target"/>, speculative when <paramref name="drafter"/> is given.
-    /// The sequence is capped at the smaller context of the two.</summary>
-    public Generator(TransformerModel target, IDrafter? drafter = null, int maxTreeNodes = 64)
+    /// The sequence is capped at the smaller context of the two and at <paramref name="contextSize"/> (default: the
+    /// target's context, at most <see cref="DefaultMaxContext"/>); the KV cache is allocated for that many tokens.</summary>
+    public Generator(TransformerModel target, IDrafter? drafter = null, int maxTreeNodes = 64, int? contextSize = null)
     {
         if (drafter != null && drafter.VocabSize != target.Config.VocabSize)
             throw new GenerationException($"the drafter '{drafter.Name}' has a vocabulary of {drafter.VocabSize} tokens but the target has {target.Config.VocabSize}: they must share a tokenizer");
+        if (contextSize is int asked && (asked < 1 || asked > target.Config.MaxPositions))
+            throw new GenerationException($"a context of {asked} tokens was asked for but the model holds 1 to {target.Config.MaxPositions}");
         _target = target;
         _drafter = drafter;
-        Capacity = Math.Min(target.Config.MaxPositions, drafter?.MaxSequenceLength ?? int.MaxValue);
+        int context = contextSize ?? Math.Min(target.Config.MaxPositions, DefaultMaxContext);
+        Capacity = Math.Min(context, drafter?.MaxSequenceLength ?? int.MaxValue);
         _maxNodes = Math.Clamp(maxTreeNodes, 1, 63);
         _state = target.CreateState(Capacity, maxBatch: 64);
     }
@@ -49,8 +65,22 @@ public sealed class Generator : IDisposable
     internal VerifierFault VerifierFault { get; set; }
 
     /// <summary>Generates a continuation of <paramref name="prompt"/>, calling <paramref name="onToken"/> as each token is
-    /// final. Returns the generated tokens (without the stop token) and statistics.</summary>
-    public (int[] Tokens, GenerationStats Stats) Generate(ReadOnlySpan<int> prompt, GenerationOptions options, Action<int>? onToken = null)
+    /// final. Generation ends at a stop token (the target's EOS ids and <see cref="GenerationOptions.StopTokens"/>, unless
+    /// <see cref="GenerationOptions.IgnoreEos"/>), after the most new tokens, or when the context is full. Returns the
+    /// generated tokens (without the stop token) and statistics.</summary>
+    public (int[] Tokens, GenerationStats Stats) Generate(ReadOnlySpan<int> prompt, GenerationOptions options, Action<int>? onToken = null) =>
+        Generate(prompt, options, onToken, null);
+
+    /// <summary>Generates like <see cref="Generate(ReadOnlySpan{int}, GenerationOptions, Action{int})"/>, handing each final
+    /// token to <paramref name="sink"/>; when the sink returns false the generation stops there
+    /// (<see cref="StopReason.StopString"/>) and the token it was given is the last one returned.</summary>
+    public (int[] Tokens, GenerationStats Stats) Generate(ReadOnlySpan<int> prompt, GenerationOptions options, ITokenSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        return Generate(prompt, options, null, sink);
+    }
+
+    private (int[] Tokens, GenerationStats Stats) Generate(ReadOnlySpan<int> prompt, GenerationOptions options, Action<int>? onToken, ITokenSink? sink)
     {
         if (prompt.IsEmpty) throw new GenerationException("the prompt is empty: at least one token (usually BOS) is needed");
         if (prompt.Length >= Capacity)
@@ -68,6 +98,16 @@ public sealed class Generator : IDisposable
         prompt.CopyTo(sequence);
         int length = prompt.Length;
         if (options.MaxNewTokens == 0) return (Array.Empty<int>(), stats);
+
+        // Stop tokens as a lookup table, so the per-token check is one array read.
+        var isStop = new bool[_target.Config.VocabSize];
+        if (!options.IgnoreEos)
+        {
+            foreach (int id in _target.Config.EosIds)
+                if ((uint)id < (uint)isStop.Length) isStop[id] = true;
+            foreach (int id in options.StopTokens)
+                if ((uint)id < (uint)isStop.Length) isStop[id] = true;
+        }
 
         var sampler = new Sampler(_target.Config.VocabSize, options.Sampling);
         _state.Cache.Truncate(0);
@@ -88,13 +128,18 @@ public sealed class Generator : IDisposable
 
         bool Emit(int token)
         {
-            if (options.StopTokens.Contains(token))
+            if (isStop[token])
             {
                 stats.StopReason = StopReason.StopToken;
                 return false;
             }
             output.Add(token);
             onToken?.Invoke(token);
+            if (sink != null && !sink.OnToken(token))
+            {
+                stats.StopReason = StopReason.StopString;
+                return false;
+            }
             if (output.Count >= options.MaxNewTokens)
             {
                 stats.StopReason = StopReason.MaxTokens;

@@ -97,7 +97,7 @@ public sealed class AcceptanceProfile
         {
             if (prompt.Length == 0 || prompt.Length >= context) continue;
             int n = Math.Min(newTokens, context - prompt.Length);
-            int[] continuation = generator.Generate(prompt, new GenerationOptions { MaxNewTokens = n }).Tokens;
+            int[] continuation = generator.Generate(prompt, new GenerationOptions { MaxNewTokens = n, IgnoreEos = true }).Tokens;
             int[] text = prompt.Concat(continuation).ToArray();
 
             // rank[t]: the draft's rank of text[t] given text[..t] (continuation positions only).
