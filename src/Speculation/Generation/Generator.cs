@@ -33,7 +33,7 @@ public sealed class Generator : IDisposable
 
     /// <summary>Context a generator holds when none is asked for: the model's context, but at most this many tokens,
     /// so that a long-context model (128k positions) does not allocate its whole KV cache up front.</summary>
-    public const int DefaultMaxContext = 4096;
+    public const int DefaultMaxContext = TransformerModel.DefaultContext;
 
     /// <summary>Creates a generator for <paramref name="target"/>, speculative when <paramref name="drafter"/> is given.
     /// The sequence is capped at the smaller context of the two and at <paramref name="contextSize"/> (default: the
