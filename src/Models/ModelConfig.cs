@@ -78,15 +78,15 @@ public sealed record ModelConfig
     public static ModelConfig Load(string directory)
     {
         string path = Path.Combine(directory, "config.json");
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config.json not found (is '{directory}' a Hugging Face model folder?)", path);
-        ModelConfig config = Parse(File.ReadAllText(path), path);
+        if (!ModelFile.Exists(path)) throw new FileNotFoundException($"{path}: config.json not found (is '{directory}' a Hugging Face model folder?)", path);
+        ModelConfig config = Parse(ModelFile.ReadAllText(path, 16 << 20), path);
 
         string genPath = Path.Combine(directory, "generation_config.json");
-        if (File.Exists(genPath))
+        if (ModelFile.Exists(genPath))
         {
             try
             {
-                using var gen = JsonDocument.Parse(File.ReadAllText(genPath));
+                using var gen = JsonDocument.Parse(ModelFile.ReadAllText(genPath, 16 << 20));
                 var root = gen.RootElement;
                 if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{genPath}: top level is not a JSON object");
                 int? bos = root.TryGetProperty("bos_token_id", out var b) && b.ValueKind == JsonValueKind.Number ? ReadId(b, genPath, "bos_token_id", config.VocabSize) : config.BosId;

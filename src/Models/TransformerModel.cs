@@ -98,7 +98,18 @@ public sealed class TransformerModel : IDisposable
         DeviceTensor Matrix(WeightSpec spec)
         {
             HostTensor t = weights.Get(spec.Name, spec.Rows, spec.Cols);
-            if (weightType is DType target) t = WeightConversion.Convert(t, target, owned);
+            WeightConversion.CheckFinite(t, weights.Description, refuseAllZero: true);
+            if (weightType is DType target)
+            {
+                try
+                {
+                    t = WeightConversion.Convert(t, target, owned);
+                }
+                catch (InvalidDataException e)
+                {
+                    throw new InvalidDataException($"{weights.Description}: {e.Message}");
+                }
+            }
             resolvedType ??= t.DType;
             streamed += t.ByteLength;
             elements += t.ElementCount;
@@ -107,9 +118,12 @@ public sealed class TransformerModel : IDisposable
             return d;
         }
 
-        DeviceTensor Vector(WeightSpec spec)
+        // Norm scales must not be all zero (that zeroes every activation); biases may be.
+        DeviceTensor Vector(WeightSpec spec, bool isNorm = true)
         {
-            HostTensor t = WeightConversion.Convert(weights.Get(spec.Name, spec.Rows), DType.F32, owned);
+            HostTensor stored = weights.Get(spec.Name, spec.Rows);
+            WeightConversion.CheckFinite(stored, weights.Description, refuseAllZero: isNorm);
+            HostTensor t = WeightConversion.Convert(stored, DType.F32, owned);
             streamed += t.ByteLength;
             elements += t.ElementCount;
             DeviceTensor d = backend.UploadWeight(t);
@@ -117,7 +131,7 @@ public sealed class TransformerModel : IDisposable
             return d;
         }
 
-        DeviceTensor? Optional(WeightSpec? spec) => spec is { } s ? Vector(s) : null;
+        DeviceTensor? Optional(WeightSpec? spec, bool isNorm = false) => spec is { } s ? Vector(s, isNorm) : null;
 
         try
         {
@@ -136,8 +150,8 @@ public sealed class TransformerModel : IDisposable
                     Bv = Optional(w.Bv),
                     Wo = Matrix(w.Wo),
                     Bo = Optional(w.Bo),
-                    QNorm = Optional(w.QNorm),
-                    KNorm = Optional(w.KNorm),
+                    QNorm = Optional(w.QNorm, isNorm: true),
+                    KNorm = Optional(w.KNorm, isNorm: true),
                     MlpNorm = Vector(w.MlpNorm),
                     WGate = Matrix(w.WGate),
                     BGate = Optional(w.BGate),

@@ -141,7 +141,7 @@ public sealed class TokenizerLoaderTests : IDisposable
 
         File.WriteAllBytes(path, []);
         var empty = Assert.Throws<InvalidDataException>(() => TokenizerLoader.Load(_dir));
-        Assert.Contains("no pieces", empty.Message);
+        Assert.Contains("is empty or not a regular file", empty.Message);
     }
 
     [Fact]

@@ -288,7 +288,7 @@ public sealed unsafe class CpuBackend : IBackend
     public void ArgMax(DeviceTensor logits, int rows, Span<int> result)
     {
         var t = Cast(logits);
-        for (int r = 0; r < rows; r++) result[r] = TensorPrimitives.IndexOfMax(t.Row(r));
+        for (int r = 0; r < rows; r++) result[r] = Sampler.CheckedArgMax(t.Row(r));
     }
 
     /// <inheritdoc />

@@ -40,7 +40,7 @@ public sealed class Sampler
     /// <see cref="DrawUniforms"/> for one row followed by <see cref="Sample(ReadOnlySpan{float}, float)"/>.</summary>
     public int Sample(ReadOnlySpan<float> logits)
     {
-        if (Options.IsGreedy) return ArgMax(logits);
+        if (Options.IsGreedy) return CheckedArgMax(logits);
         return Sample(logits, Random.NextFloat());
     }
 
@@ -48,7 +48,7 @@ public sealed class Sampler
     /// (ignored when greedy); consumes nothing from <see cref="Random"/>.</summary>
     public int Sample(ReadOnlySpan<float> logits, float uniform)
     {
-        if (Options.IsGreedy) return ArgMax(logits);
+        if (Options.IsGreedy) return CheckedArgMax(logits);
         Distribution(logits, _probabilities);
         return SampleFrom(_probabilities, uniform);
     }
@@ -69,8 +69,35 @@ public sealed class Sampler
     /// <summary>Index of the largest logit (the lowest index on ties).</summary>
     public static int ArgMax(ReadOnlySpan<float> logits) => TensorPrimitives.IndexOfMax(logits);
 
+    /// <summary><see cref="ArgMax"/> that refuses logits holding a NaN or +infinity (the maximum scan finds
+    /// either, so the check costs one comparison).</summary>
+    /// <exception cref="NonFiniteLogitsException">The row is not finite.</exception>
+    public static int CheckedArgMax(ReadOnlySpan<float> logits)
+    {
+        int best = TensorPrimitives.IndexOfMax(logits);
+        if (!float.IsFinite(logits[best])) throw new NonFiniteLogitsException();
+        return best;
+    }
+
+    /// <summary><see cref="Distribution"/> for a drafter: returns false (and fills the row with NaN, which the
+    /// verifier refuses as a draft distribution) instead of throwing when the logits are not finite.</summary>
+    public bool TryDistribution(ReadOnlySpan<float> logits, Span<float> probabilities)
+    {
+        try
+        {
+            Distribution(logits, probabilities);
+            return true;
+        }
+        catch (NonFiniteLogitsException)
+        {
+            probabilities.Slice(0, VocabSize).Fill(float.NaN);
+            return false;
+        }
+    }
+
     /// <summary>Writes the distribution sampling draws from: softmax(logits / T) restricted to top-k and
     /// top-p and renormalised; for greedy options, a one-hot on the argmax.</summary>
+    /// <exception cref="NonFiniteLogitsException">The logits hold a NaN or +infinity (found by the maximum scan).</exception>
     public void Distribution(ReadOnlySpan<float> logits, Span<float> probabilities)
     {
         int n = VocabSize;
@@ -79,12 +106,13 @@ public sealed class Sampler
         if (Options.IsGreedy)
         {
             probabilities.Clear();
-            probabilities[ArgMax(logits)] = 1f;
+            probabilities[CheckedArgMax(logits.Slice(0, n))] = 1f;
             return;
         }
 
-        // Stable softmax of logits / T.
+        // Stable softmax of logits / T. The maximum is NaN or +infinity when any logit is: refuse those here.
         float max = TensorPrimitives.Max(logits.Slice(0, n));
+        if (!float.IsFinite(max)) throw new NonFiniteLogitsException();
         float invT = 1f / Options.Temperature;
         TensorPrimitives.Subtract(logits.Slice(0, n), max, probabilities);
         TensorPrimitives.Multiply(probabilities, invT, probabilities);
@@ -155,5 +183,16 @@ public sealed class Sampler
             if (uniform < cumulative) return i;
         }
         return last; // rounding: the uniform landed above the final cumulative sum
+    }
+}
+
+/// <summary>The model's logits hold a NaN or an infinity: its weights or activations overflowed, so there is no
+/// distribution to sample from and generation stops instead of emitting garbage.</summary>
+public sealed class NonFiniteLogitsException : InvalidOperationException
+{
+    /// <summary>Creates the exception with its standard message.</summary>
+    public NonFiniteLogitsException()
+        : base("the model's logits are not finite (NaN or infinity): its weights or activations overflow; generation stopped")
+    {
     }
 }

@@ -29,11 +29,11 @@ public sealed class CheckpointWeights : IWeightSource
         {
             string single = Path.Combine(directory, "model.safetensors");
             string index = Path.Combine(directory, "model.safetensors.index.json");
-            if (File.Exists(single))
+            if (ModelFile.Exists(single))
             {
                 weights.Add(SafetensorsFile.Open(single), null);
             }
-            else if (File.Exists(index))
+            else if (ModelFile.Exists(index))
             {
                 weights.OpenShards(index);
             }
@@ -55,7 +55,7 @@ public sealed class CheckpointWeights : IWeightSource
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllText(indexPath));
+            doc = JsonDocument.Parse(ModelFile.ReadAllText(indexPath, 64 << 20));
         }
         catch (JsonException e)
         {
@@ -63,12 +63,12 @@ public sealed class CheckpointWeights : IWeightSource
         }
         using (doc)
         {
-            if (!doc.RootElement.TryGetProperty("weight_map", out JsonElement map) || map.ValueKind != JsonValueKind.Object)
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out JsonElement map) || map.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"{indexPath}: missing object 'weight_map'");
             var byShard = new Dictionary<string, List<string>>(StringComparer.Ordinal);
             foreach (JsonProperty p in map.EnumerateObject())
             {
-                string shard = p.Value.GetString() ?? throw new InvalidDataException($"{indexPath}: weight_map['{p.Name}'] is not a file name");
+                string shard = (p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : null) ?? throw new InvalidDataException($"{indexPath}: weight_map['{p.Name}'] is not a file name");
                 if (shard.Contains('/') || shard.Contains('\\') || shard.Contains(".."))
                     throw new InvalidDataException($"{indexPath}: shard name '{shard}' must be a plain file name in the same folder");
                 if (!byShard.TryGetValue(shard, out var names)) byShard[shard] = names = new List<string>();

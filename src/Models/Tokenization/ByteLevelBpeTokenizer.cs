@@ -74,8 +74,8 @@ public sealed class ByteLevelBpeTokenizer : ITextTokenizer, ITokenByteSource
     /// <param name="config">Settings from <c>tokenizer_config.json</c>, if any.</param>
     public static ByteLevelBpeTokenizer Load(string path, TokenizerConfig? config = null)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"tokenizer.json not found: {path}", path);
-        return FromJson(File.ReadAllBytes(path), path, config);
+        if (!ModelFile.Exists(path)) throw new FileNotFoundException($"tokenizer.json not found: {path}", path);
+        return FromJson(ModelFile.ReadAllBytes(path), path, config);
     }
 
     /// <summary>Builds the tokenizer from the UTF-8 bytes of a <c>tokenizer.json</c> document.</summary>

@@ -91,8 +91,8 @@ public sealed class SentencePieceTokenizer : ITextTokenizer, ITokenByteSource
     /// <param name="config">Settings from <c>tokenizer_config.json</c>, if any.</param>
     public static SentencePieceTokenizer Load(string path, TokenizerConfig? config = null)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"SentencePiece model not found: {path}", path);
-        return FromBytes(File.ReadAllBytes(path), path, config);
+        if (!ModelFile.Exists(path)) throw new FileNotFoundException($"SentencePiece model not found: {path}", path);
+        return FromBytes(ModelFile.ReadAllBytes(path), path, config);
     }
 
     /// <summary>Builds the tokenizer from the bytes of a serialized SentencePiece <c>ModelProto</c>.</summary>

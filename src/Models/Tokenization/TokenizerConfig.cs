@@ -22,10 +22,10 @@ public sealed class TokenizerConfig
     /// <exception cref="InvalidDataException">The file is not a JSON object or a field has the wrong type.</exception>
     public static TokenizerConfig? TryLoad(string path)
     {
-        if (!File.Exists(path)) return null;
+        if (!ModelFile.Exists(path)) return null;
         try
         {
-            using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            using JsonDocument doc = JsonDocument.Parse(ModelFile.ReadAllBytes(path, 64 << 20));
             JsonElement root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: expected a JSON object");
             return new TokenizerConfig

@@ -23,13 +23,13 @@ public static class TokenizerLoader
         string modelPath = Path.Combine(modelDirectory, "tokenizer.model");
         TokenizerConfig? config = TokenizerConfig.TryLoad(Path.Combine(modelDirectory, "tokenizer_config.json"));
 
-        if (File.Exists(jsonPath))
+        if (ModelFile.Exists(jsonPath))
         {
-            using JsonDocument doc = ByteLevelBpeTokenizer.ParseDocument(File.ReadAllBytes(jsonPath), jsonPath);
-            if (!File.Exists(modelPath) || ContainsByteLevel(doc.RootElement, "pre_tokenizer"))
+            using JsonDocument doc = ByteLevelBpeTokenizer.ParseDocument(ModelFile.ReadAllBytes(jsonPath), jsonPath);
+            if (!ModelFile.Exists(modelPath) || ContainsByteLevel(doc.RootElement, "pre_tokenizer"))
                 return ByteLevelBpeTokenizer.FromDocument(doc.RootElement, jsonPath, config);
         }
-        if (File.Exists(modelPath)) return SentencePieceTokenizer.Load(modelPath, config);
+        if (ModelFile.Exists(modelPath)) return SentencePieceTokenizer.Load(modelPath, config);
         throw new FileNotFoundException($"no tokenizer in {modelDirectory}: expected tokenizer.json or tokenizer.model", jsonPath);
     }
 

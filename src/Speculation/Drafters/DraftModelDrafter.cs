@@ -127,7 +127,7 @@ public sealed class DraftModelDrafter : IDrafter
             int distribution = -1;
             if (sampling)
             {
-                _sampler.Distribution(logits, _q);
+                _sampler.TryDistribution(logits, _q);
                 token = _sampler.SampleFrom(_q);
                 probability = _q[token];
                 distribution = tree.AddDistribution(_q);
@@ -415,7 +415,7 @@ public sealed class DraftModelDrafter : IDrafter
 
         int slot = _qSlots++;
         Span<float> q = _poolQ.AsSpan(slot * _vocab, _vocab);
-        _sampler.Distribution(logits, q);
+        _sampler.TryDistribution(logits, q);
         q.CopyTo(_w);
         int added = 0;
         for (int i = 0; i < children; i++)

@@ -78,6 +78,10 @@ public sealed class GenerationStats
     /// <summary>Mean draft length chosen.</summary>
     public double MeanDraftLength => Rounds > 0 ? (double)DraftLengthSum / Rounds : 0;
 
+    /// <summary>Rounds whose draft distribution was invalid (NaN, infinity, not a distribution) and was rejected
+    /// whole: the drafter is broken, and the output is the target's alone.</summary>
+    public int InvalidDraftRounds { get; internal set; }
+
     /// <summary>One line of speculation statistics.</summary>
     public string SpeculationSummary()
     {
@@ -88,16 +92,21 @@ public sealed class GenerationStats
         // k = 0: plain steps that auto chose over drafting.
         for (int k = 0; k < DraftLengthHistogram.Length; k++)
             if (DraftLengthHistogram[k] > 0) chosen.Add(k == 0 ? $"plain×{DraftLengthHistogram[0]}" : $"{k}×{DraftLengthHistogram[k]}");
+        string warning = InvalidDraftRounds > 0
+            ? string.Format(c, "; warning: the draft's distribution was invalid (NaN or infinity) in {0} rounds, whose drafts were rejected (output is the target's)", InvalidDraftRounds)
+            : "";
         if (Tree != null)
         {
-            return string.Format(c,
+            return Warn(string.Format(c,
                 "{0} tree {1}: rounds {2}, acceptance {3:P1}, mean accepted path {4:F2} (longest {5}), tokens/round {6:F2}, verified tokens/pass {7:F2}, mean depth {8:F2}, time {9}, {10:F1} tok/s",
                 Drafter ?? "plain", Tree, Rounds, AcceptanceRate, MeanAcceptedPathLength, MaxAcceptedPathLength, TokensPerRound, VerifiedTokensPerPass,
-                MeanDraftLength, share, DecodeTokensPerSecond);
+                MeanDraftLength, share, DecodeTokensPerSecond), warning);
         }
-        return string.Format(c,
+        return Warn(string.Format(c,
             "{0}: rounds {1}, acceptance {2:P1}, accepted/round {3:F2}, tokens/round {4:F2}, mean k {5:F2} (k chosen: {6}), time {7}, {8:F1} tok/s",
             Drafter ?? "plain", Rounds, AcceptanceRate, MeanAcceptedPerRound, TokensPerRound, MeanDraftLength,
-            chosen.Count > 0 ? string.Join(" ", chosen) : "none", share, DecodeTokensPerSecond);
+            chosen.Count > 0 ? string.Join(" ", chosen) : "none", share, DecodeTokensPerSecond), warning);
     }
+
+    private static string Warn(string line, string warning) => line + warning;
 }

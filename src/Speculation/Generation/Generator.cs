@@ -197,6 +197,7 @@ public sealed class Generator : IDisposable
                 tree!.Tokens.CopyTo(batch.AsSpan(1));
                 ReadOnlySpan<float> logits = _target.Forward(_state, batch.AsSpan(0, drafted + 1), tree.BatchParents(), LogitsRows.All);
                 verifier.Verify(tree, logits, result);
+                if (result.InvalidDraft) stats.InvalidDraftRounds++;
             }
             else
             {

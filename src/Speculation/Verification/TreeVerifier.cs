@@ -47,7 +47,7 @@ public sealed class TreeVerifier
         int node = -1;
         while (true)
         {
-            int best = Sampler.ArgMax(logits.Slice((node + 1) * vocab, vocab));
+            int best = Sampler.CheckedArgMax(logits.Slice((node + 1) * vocab, vocab));
             int child = tree.FindChild(node, best);
             if (child < 0)
             {
@@ -77,6 +77,14 @@ public sealed class TreeVerifier
                 ReadOnlySpan<float> q = DraftDistribution(tree, node, c, x);
                 float px = p[x];
                 float qx = q[x];
+                if (!IsValidDraft(q, qx))
+                {
+                    // A broken drafter (NaN or infinite logits, a row that is not a distribution): reject its tokens
+                    // here and draw from p as it stands (the target's distribution, or the residual after the children
+                    // already rejected), so the output stays exactly the target's.
+                    result.InvalidDraft = true;
+                    break;
+                }
                 // qx > 0 always holds for a token drawn from q; guard against a drafter that lies.
                 float acceptance = qx > 0 ? Math.Min(1f, px / qx) : 0f;
                 if (Fault == VerifierFault.AcceptAlways) acceptance = 1f;
@@ -128,6 +136,16 @@ public sealed class TreeVerifier
         float inv = 1f / total;
         for (int i = 0; i < _q.Length; i++) _q[i] *= inv;
         return _q;
+    }
+
+    /// <summary>Whether <paramref name="q"/> is a probability distribution (finite, non-negative, summing to 1 within
+    /// rounding) that gives the drawn token <paramref name="qx"/> a positive probability. One pass over the row,
+    /// as the residual already takes.</summary>
+    private static bool IsValidDraft(ReadOnlySpan<float> q, float qx)
+    {
+        if (!(qx > 0f && qx <= 1.0001f)) return false;
+        float sum = System.Numerics.Tensors.TensorPrimitives.Sum(q);
+        return sum is > 0.999f and < 1.001f && System.Numerics.Tensors.TensorPrimitives.Min(q) >= 0f;
     }
 
     /// <summary>p ← normalise(max(0, p − q)). If nothing is left (p ≤ q everywhere, only possible through

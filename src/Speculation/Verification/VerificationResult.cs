@@ -27,8 +27,13 @@ public sealed class VerificationResult
     /// <summary>True if <see cref="NextToken"/> is a bonus token (no draft child was rejected at the end).</summary>
     public bool IsBonus { get; internal set; }
 
+    /// <summary>True if a draft distribution was invalid (not finite or not a distribution): its tokens were
+    /// rejected without a test and the next token drawn from the target, so the output is still the target's.</summary>
+    public bool InvalidDraft { get; internal set; }
+
     internal void Clear()
     {
+        InvalidDraft = false;
         AcceptedCount = 0;
         NextToken = -1;
         IsBonus = false;
