@@ -62,6 +62,14 @@ public static class ModelFile
         return bytes;
     }
 
+    /// <summary>Reads a whole regular file that must be UTF-8 (a JSON file), refusing invalid UTF-8 with the file named.</summary>
+    public static byte[] ReadUtf8(string path, long maxBytes = MaxTextFileBytes)
+    {
+        byte[] bytes = ReadAllBytes(path, maxBytes);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{path}: is not valid UTF-8 text");
+        return bytes;
+    }
+
     /// <summary>Reads a whole regular file as UTF-8 text; invalid UTF-8 is an error naming the file.</summary>
     public static string ReadAllText(string path, long maxBytes = MaxTextFileBytes)
     {

@@ -51,6 +51,20 @@ public static class GenerateCommand
         };
         command.SetAction(parse =>
         {
+            try
+            {
+                return Run(parse);
+            }
+            catch (NonFiniteLogitsException e)
+            {
+                // Name the model: its weights are finite (checked at load) but overflow in the forward pass.
+                throw new InvalidDataException($"{parse.GetValue(model)}: {e.Message}", e);
+            }
+        });
+        return command;
+
+        int Run(ParseResult parse)
+        {
             var sampling = new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed));
             sampling.Validate();
             int n = parse.GetValue(maxTokens);
@@ -75,6 +89,7 @@ public static class GenerateCommand
             int context = ContextSize(parse.GetValue(ctxSize), targetConfig.MaxPositions);
             int capacity = draftDir != null ? Math.Min(context, ModelConfig.Load(draftDir).MaxPositions) : context;
             ITextTokenizer tokenizer = TokenizerLoader.Load(targetDir);
+            TokenizerLoader.CheckMatchesModel(tokenizer, targetConfig.VocabSize, targetDir);
             int[] promptIds = tokenizer.Encode(parse.GetValue(prompt)!, addSpecialTokens: true);
             if (promptIds.Length == 0 && targetConfig.BosId is int bos) promptIds = new[] { bos };
             CheckFits(promptIds.Length, n, ignoreEos, capacity, context, targetConfig.MaxPositions);
@@ -130,7 +145,7 @@ public static class GenerateCommand
             }
 
             bool showSpecial = parse.GetValue(special);
-            var stdout = Console.Out;
+            var stdout = parse.InvocationConfiguration.Output;
             // Echo the prompt as the model sees it, then stream the continuation after it.
             stdout.Write(tokenizer.Decode(promptIds, skipSpecialTokens: !showSpecial));
             var streamer = new TextStreamer(tokenizer.CreateStreamingDecoder(skipSpecialTokens: !showSpecial), stdout, stops);
@@ -156,8 +171,7 @@ public static class GenerateCommand
                 }
             }
             return 0;
-        });
-        return command;
+        }
     }
 
     /// <summary>The context a generation gets: <paramref name="asked"/> (--ctx-size) or the default, never more than the model's.</summary>

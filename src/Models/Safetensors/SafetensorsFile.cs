@@ -81,6 +81,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
         long dataStart = 8 + (long)headerLength;
         long dataLength = fileLength - dataStart;
 
+        if (!System.Text.Unicode.Utf8.IsValid(new ReadOnlySpan<byte>(_base + 8, (int)headerLength)))
+            throw Error(Path, "header is not valid UTF-8; the file is damaged or the header length field is wrong");
         JsonDocument doc;
         try
         {

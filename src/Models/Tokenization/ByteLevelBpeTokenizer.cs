@@ -75,7 +75,7 @@ public sealed class ByteLevelBpeTokenizer : ITextTokenizer, ITokenByteSource
     public static ByteLevelBpeTokenizer Load(string path, TokenizerConfig? config = null)
     {
         if (!ModelFile.Exists(path)) throw new FileNotFoundException($"tokenizer.json not found: {path}", path);
-        return FromJson(ModelFile.ReadAllBytes(path), path, config);
+        return FromJson(ModelFile.ReadUtf8(path), path, config);
     }
 
     /// <summary>Builds the tokenizer from the UTF-8 bytes of a <c>tokenizer.json</c> document.</summary>
@@ -114,6 +114,9 @@ public sealed class ByteLevelBpeTokenizer : ITextTokenizer, ITokenByteSource
         }
     }
 
+    /// <summary>Largest token id accepted (the configuration's vocabulary limit).</summary>
+    private const int MaxId = 1 << 24;
+
     private static ByteLevelBpeTokenizer Build(JsonElement root, string name, TokenizerConfig? config)
     {
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{name}: expected a JSON object");
@@ -130,7 +133,8 @@ public sealed class ByteLevelBpeTokenizer : ITextTokenizer, ITokenByteSource
         foreach (JsonProperty entry in vocabJson.EnumerateObject())
         {
             if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out int id) || id < 0)
-                throw new InvalidDataException($"{name}: model.vocab entry '{entry.Name}' has an invalid id");
+                throw new InvalidDataException($"{name}: model.vocab entry '{Families.ConfigReader.Shorten(entry.Name)}' has an invalid id (expected a non-negative integer below 2^31)");
+            if (id >= MaxId) throw new InvalidDataException($"{name}: model.vocab entry '{Families.ConfigReader.Shorten(entry.Name)}' has id {id}, above the limit of {MaxId} this runtime accepts");
             vocab[entry.Name] = id;
             maxId = Math.Max(maxId, id);
         }
@@ -184,15 +188,22 @@ public sealed class ByteLevelBpeTokenizer : ITextTokenizer, ITokenByteSource
             foreach (JsonElement a in addedJson.EnumerateArray())
             {
                 string where = $"{name} added_tokens";
-                int id = Json.Require(a, "id", JsonValueKind.Number, where).GetInt32();
+                JsonElement idJson = Json.Require(a, "id", JsonValueKind.Number, where);
+                if (!idJson.TryGetInt32(out int id) || id < 0 || id >= MaxId)
+                    throw new InvalidDataException($"{where}: id {Families.ConfigReader.Shorten(idJson.GetRawText())} is not an integer in [0, {MaxId})");
                 string content = Json.RequireString(a, "content", where);
-                if (id < 0 || content.Length == 0) throw new InvalidDataException($"{where}: invalid entry (id {id}, content '{content}')");
+                if (content.Length == 0) throw new InvalidDataException($"{where}: entry with id {id} has empty content");
                 added.Add((id, content, Json.OptionalBool(a, "special", false, where), Json.OptionalBool(a, "lstrip", false, where),
                     Json.OptionalBool(a, "rstrip", false, where), Json.OptionalBool(a, "single_word", false, where)));
                 maxId = Math.Max(maxId, id);
             }
         }
 
+        // Ids index arrays sized by the largest one: a vocabulary far sparser than its entries is a lie, refused
+        // before anything is allocated for it.
+        long entries = vocab.Count + added.Count;
+        if (maxId >= 2 * entries + 1024)
+            throw new InvalidDataException($"{name}: largest token id {maxId} is far beyond the {entries} vocabulary and added entries (ids must stay below {2 * entries + 1024})");
         var idToToken = new string?[maxId + 1];
         var isAdded = new bool[maxId + 1];
         var isSpecial = new bool[maxId + 1];

@@ -25,7 +25,7 @@ public sealed class TokenizerConfig
         if (!ModelFile.Exists(path)) return null;
         try
         {
-            using JsonDocument doc = JsonDocument.Parse(ModelFile.ReadAllBytes(path, 64 << 20));
+            using JsonDocument doc = JsonDocument.Parse(ModelFile.ReadUtf8(path, 64 << 20));
             JsonElement root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: expected a JSON object");
             return new TokenizerConfig
