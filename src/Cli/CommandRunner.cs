@@ -49,8 +49,7 @@ public static class CommandRunner
             "Boolean" => "true or false",
             "String" => "text",
             _ => "a " + m.Groups[1].Value.ToLowerInvariant(),
-        }).Replace("as expected type an", "as an").Replace("as expected type a", "as a").Replace("as expected type true", "as true")
-        .Replace("as expected type text", "as text");
+        }).Replace("as expected ", "as ", StringComparison.Ordinal);
 
     /// <summary>One line for an exception: the message for expected failures, with the type for unexpected ones.</summary>
     public static string Describe(Exception e)
