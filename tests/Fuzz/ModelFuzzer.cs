@@ -405,8 +405,9 @@ public sealed class ModelFuzzer : IDisposable
     private static string Trim(string s) => s.Length <= 400 ? s.ReplaceLineEndings(" ") : s[..400].ReplaceLineEndings(" ") + "...";
 
     /// <summary>Runs <paramref name="cases"/> cases from <paramref name="seed"/>; returns the first failure (the case and
-    /// why), or null. <paramref name="counts"/> gets the cases run per kind.</summary>
-    public (FuzzCase Case, string Why)? RunBudget(int cases, int seed, TimeSpan deadline, Dictionary<FuzzKind, int> counts, Action<string>? log = null)
+    /// why), or null. <paramref name="counts"/> gets the cases run per kind. With <paramref name="keepFailure"/> the
+    /// failing case's folder is copied out of the temporary tree (links resolved) so it survives disposal.</summary>
+    public (FuzzCase Case, string Why)? RunBudget(int cases, int seed, TimeSpan deadline, Dictionary<FuzzKind, int> counts, Action<string>? log = null, bool keepFailure = false)
     {
         var rng = new Random(seed);
         var watch = Stopwatch.StartNew();
@@ -415,7 +416,19 @@ public sealed class ModelFuzzer : IDisposable
             FuzzCase c = Make(rng, i);
             string? why = Run(c, deadline);
             counts[c.Kind] = counts.GetValueOrDefault(c.Kind) + 1;
-            if (why != null) return (c, why);
+            if (why != null)
+            {
+                if (!keepFailure) return (c, why);
+                string kept = Directory.CreateTempSubdirectory("speccore-fuzz-found-").FullName;
+                foreach (string f in Directory.GetFileSystemEntries(c.Folder))
+                {
+                    var info = new FileInfo(f);
+                    FileSystemInfo? target = info.LinkTarget != null ? info.ResolveLinkTarget(true) : info;
+                    if (target is { Exists: true } && File.Exists(target.FullName) && new FileInfo(target.FullName).Length > 0)
+                        File.Copy(target.FullName, Path.Combine(kept, Path.GetFileName(f)));
+                }
+                return (c with { Folder = kept }, why);
+            }
             try { Directory.Delete(c.Folder, recursive: true); } catch (IOException) { }
             if (log != null && (i + 1) % 500 == 0) log($"{i + 1} cases, {watch.Elapsed.TotalSeconds:F0} s");
         }

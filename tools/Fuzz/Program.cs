@@ -1,0 +1,20 @@
+using SpecCore.Tests;
+using SpecCore.Tests.Fuzz;
+
+// Long fuzz runs: cases (default 100,000), seed (default: the time), models folder (default: the tests' ../shared/models).
+// On the first bad outcome the case folder is kept and printed, and the exit code is 1.
+int cases = args.Length > 0 ? int.Parse(args[0]) : 100_000;
+int seed = args.Length > 1 ? int.Parse(args[1]) : Environment.TickCount;
+string models = args.Length > 2 ? args[2] : TestModels.Root;
+using var fuzzer = new ModelFuzzer(models);
+var counts = new Dictionary<FuzzKind, int>();
+Console.Error.WriteLine($"fuzzing {cases} cases from seed {seed}");
+var failure = fuzzer.RunBudget(cases, seed, TimeSpan.FromSeconds(30), counts, Console.Error.WriteLine, keepFailure: true);
+Console.Error.WriteLine(string.Join(", ", counts.OrderBy(k => k.Key).Select(k => $"{k.Key} {k.Value}")));
+if (failure is var (c, why))
+{
+    Console.WriteLine($"case {c.Index} ({c.Kind}): {c.Description}\nargs: {string.Join(' ', c.Args)}\noutcome: {why}\ninput kept in {c.Folder}");
+    return 1;
+}
+Console.WriteLine($"{cases} cases: every one ended in success or one clear error");
+return 0;
