@@ -47,6 +47,7 @@ internal static unsafe partial class IsaDispatch
         foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables()) env[(string)e.Key] = (string?)e.Value ?? "";
         env[DispatchedVariable] = "1";
         List<string> argv;
+        string path;
         if (aot)
         {
             string target = Path.Combine(AppContext.BaseDirectory, wide ? Avx512Binary : Avx2Binary);
@@ -59,40 +60,43 @@ internal static unsafe partial class IsaDispatch
                 }
                 throw new FileNotFoundException($"{Variable}={request} needs {target} (publish both NativeAOT binaries)");
             }
-            argv = [target];
+            path = target;
+            argv = [Environment.GetCommandLineArgs()[0]]; // the name the user ran stays argv[0] (help's usage line)
         }
         else
         {
             // JIT: the runtime reads DOTNET_EnableAVX512 at start-up, so run the same command again with it set.
             env["DOTNET_EnableAVX512"] = wide ? "1" : "0";
             string host = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this process's executable");
+            path = host;
             argv = [host];
             if (Path.GetFileNameWithoutExtension(host) == "dotnet") argv.Add(Environment.GetCommandLineArgs()[0]); // dotnet speccore.dll: [0] is the .dll
         }
         argv.AddRange(args);
-        return Exec(argv, env);
+        return Exec(path, argv, env);
     }
 
     /// <summary>DOTNET_EnableAVX512=0 (or the older DOTNET_EnableAVX512F=0) asks the AOT binary for AVX2, as it asks the JIT.</summary>
     private static bool JitSwitchOff() =>
         Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") == "0" || Environment.GetEnvironmentVariable("DOTNET_EnableAVX512F") == "0";
 
-    private static int Exec(List<string> argv, Dictionary<string, string> env)
+    private static int Exec(string path, List<string> argv, Dictionary<string, string> env)
     {
         if (OperatingSystem.IsWindows())
         {
-            var start = new System.Diagnostics.ProcessStartInfo(argv[0]) { UseShellExecute = false };
+            var start = new System.Diagnostics.ProcessStartInfo(path) { UseShellExecute = false };
             foreach (string a in argv.Skip(1)) start.ArgumentList.Add(a);
             foreach (var (k, v) in env) start.Environment[k] = v;
             using var process = System.Diagnostics.Process.Start(start)!;
             process.WaitForExit();
             return process.ExitCode;
         }
+        byte** file = Strings([path]);
         byte** av = Strings(argv);
         byte** ev = Strings([.. env.Select(kv => $"{kv.Key}={kv.Value}")]);
-        execve(av[0], av, ev); // returns only on failure
+        execve(file[0], av, ev); // returns only on failure
         int errno = Marshal.GetLastPInvokeError();
-        throw new IOException($"cannot run {argv[0]}: {Marshal.GetPInvokeErrorMessage(errno)}");
+        throw new IOException($"cannot run {path}: {Marshal.GetPInvokeErrorMessage(errno)}");
     }
 
     private static byte** Strings(List<string> items)
