@@ -1,5 +1,8 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.Reflection;
 using SpecCore.Cli.Commands;
+using SpecCore.Kernels.Cpu;
 
 namespace SpecCore.Cli;
 
@@ -16,6 +19,25 @@ public static class CliApp
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
         root.Subcommands.Add(DevicesCommand.Create());
+        foreach (Option option in root.Options)
+        {
+            if (option is VersionOption version) version.Action = new VersionAction();
+        }
         return root;
+    }
+
+    /// <summary>What <c>speccore --version</c> prints: the version, the build (JIT or NativeAOT and its instruction-set
+    /// baseline), the CPU kernel path this process runs, and the widest one the CPU has.</summary>
+    public static string VersionText =>
+        $"speccore {typeof(CliApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?"} " +
+        $"({CpuFeatures.Build}), CPU kernels: {CpuFeatures.KernelPath} (this CPU: {CpuFeatures.HardwareLevel})";
+
+    private sealed class VersionAction : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            (parseResult.InvocationConfiguration.Output ?? Console.Out).WriteLine(VersionText);
+            return 0;
+        }
     }
 }

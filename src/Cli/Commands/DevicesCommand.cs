@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SpecCore.Kernels.Cpu;
 
 namespace SpecCore.Cli.Commands;
 
@@ -11,7 +12,7 @@ public static class DevicesCommand
         var command = new Command("devices", "List the devices SpecCore can run on (CPU, and what ILGPU sees: CUDA, OpenCL), and why any was skipped.");
         command.SetAction(_ =>
         {
-            Console.WriteLine($"cpu: {Environment.ProcessorCount} cores, {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "no wide SIMD")}");
+            Console.WriteLine($"cpu: {Environment.ProcessorCount} cores, {CpuFeatures.KernelPath} kernels ({CpuFeatures.Build} build; this CPU: {CpuFeatures.HardwareLevel})");
             Console.WriteLine(GpuBackends.Describe());
             return 0;
         });
