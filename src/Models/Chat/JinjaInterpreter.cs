@@ -344,6 +344,15 @@ internal sealed class JinjaInterpreter
 
     private TemplateValue Call(CallExpr c, Scope scope)
     {
+        if (c.Function is AttributeExpr method)
+        {
+            TemplateValue target = Evaluate(method.Target, scope);
+            var (margs, mkwargs) = EvaluateArguments(c.Args, c.Kwargs, scope);
+            if (JinjaBuiltins.IsMethod(target, method.Name)) return JinjaBuiltins.CallMethod(target, method.Name, margs, mkwargs);
+            TemplateValue member = JinjaBuiltins.GetAttribute(target, method.Name);
+            if (member.Kind == TemplateKind.Function) return member.AsFunction(margs, mkwargs);
+            throw new TemplateError(member.IsUndefined ? $"unsupported method '{method.Name}' on {target.TypeName}" : $"'{member.TypeName}' object '{method.Name}' is not callable");
+        }
         TemplateValue function = Evaluate(c.Function, scope);
         var (args, kwargs) = EvaluateArguments(c.Args, c.Kwargs, scope);
         if (function.Kind == TemplateKind.Function) return function.AsFunction(args, kwargs);

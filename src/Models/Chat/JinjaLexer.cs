@@ -64,6 +64,7 @@ internal static class JinjaLexer
             bool block = type == '%';
             tokens.Add(new(block ? JinjaTokenKind.BlockBegin : JinjaTokenKind.VariableBegin, block ? "{%" : "{{", tagLine));
             string closer = block ? "%}" : "}}";
+            int depth = 0; // open brackets: '}}' inside a dict literal does not close the tag, as in Jinja
             while (true)
             {
                 while (pos < source.Length && char.IsWhiteSpace(source[pos]))
@@ -79,7 +80,7 @@ internal static class JinjaLexer
                     keep = source[pos] == '+';
                     pos++;
                 }
-                if (string.CompareOrdinal(source, pos, closer, 0, 2) == 0)
+                if (depth == 0 && string.CompareOrdinal(source, pos, closer, 0, 2) == 0)
                 {
                     tokens.Add(new(block ? JinjaTokenKind.BlockEnd : JinjaTokenKind.VariableEnd, closer, line));
                     pos += 2;
@@ -87,7 +88,13 @@ internal static class JinjaLexer
                     else if (block && trimBlocks && !keep) pos = SkipNewline(source, pos, ref line);
                     break;
                 }
-                tokens.Add(ReadToken(source, ref pos, ref line));
+                JinjaToken token = ReadToken(source, ref pos, ref line);
+                if (token.Kind == JinjaTokenKind.Operator)
+                {
+                    if (token.Value is "(" or "[" or "{") depth++;
+                    else if (token.Value is ")" or "]" or "}" && depth > 0) depth--;
+                }
+                tokens.Add(token);
             }
             if (block && IsRawStart(tokens)) pos = ReadRaw(source, pos, ref line, tokens, trimBlocks, ref stripNextText);
         }
