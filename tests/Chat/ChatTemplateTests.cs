@@ -60,6 +60,16 @@ public sealed class ChatTemplateTests
     }
 
     [Fact]
+    public void ModelFoldersWithTemplatesLoad()
+    {
+        var qwen = ChatTemplate.Load(TestModels.Path("tiny-qwen3"));
+        Assert.Equal("<|im_end|>", qwen.SpecialTokens["eos_token"]);
+        Assert.Equal("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", qwen.Render([new("user", "Hi")], true));
+        var llama = ChatTemplate.Load(TestModels.Path("llama3-tokenizer"));
+        Assert.Equal("<|begin_of_text|>", llama.SpecialTokens["bos_token"]);
+    }
+
+    [Fact]
     public void ReferenceFilesHaveChatCases()
     {
         Assert.True(ReferenceCases().Count >= 4);
@@ -194,6 +204,12 @@ public sealed class ChatTemplateTests
                  "bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>"}
                 """);
             Assert.Equal("<s></s>|hi", ChatTemplate.Load(dir).Render([new("user", "hi")], false));
+
+            File.WriteAllText(config, """{"eos_token": "</s>"}""");
+            File.WriteAllText(Path.Combine(dir, "chat_template.jinja"), "{% for m in messages %}{{ m.content }}{{ eos_token }}\n{% endfor %}");
+            Assert.Equal("a</s>\nb</s>\n", ChatTemplate.Load(dir).Render([new("user", "a"), new("assistant", "b")], false));
+            File.Delete(Path.Combine(dir, "chat_template.jinja"));
+            Assert.Contains("no chat_template", Assert.Throws<InvalidDataException>(() => ChatTemplate.Load(dir)).Message);
 
             File.WriteAllText(config, """{"chat_template": "{{ raise_exception('no') }}"}""");
             var raised = Assert.Throws<InvalidDataException>(() => ChatTemplate.Load(dir).Render([], false));
