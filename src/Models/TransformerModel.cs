@@ -95,6 +95,15 @@ public sealed class TransformerModel : IDisposable
         long elements = 0;
         DType? resolvedType = weightType;
 
+        DeviceTensor Upload(HostTensor t)
+        {
+            streamed += t.ByteLength;
+            elements += t.ElementCount;
+            DeviceTensor d = backend.UploadWeight(t);
+            uploaded.Add(d);
+            return d;
+        }
+
         DeviceTensor Matrix(WeightSpec spec)
         {
             HostTensor t = weights.Get(spec.Name, spec.Rows, spec.Cols);
@@ -111,27 +120,18 @@ public sealed class TransformerModel : IDisposable
                 }
             }
             resolvedType ??= t.DType;
-            streamed += t.ByteLength;
-            elements += t.ElementCount;
-            DeviceTensor d = backend.UploadWeight(t);
-            uploaded.Add(d);
-            return d;
+            return Upload(t);
         }
 
         // Norm scales must not be all zero (that zeroes every activation); biases may be.
-        DeviceTensor Vector(WeightSpec spec, bool isNorm = true)
+        DeviceTensor Vector(WeightSpec spec)
         {
             HostTensor stored = weights.Get(spec.Name, spec.Rows);
-            WeightConversion.CheckFinite(stored, weights.Description, refuseAllZero: isNorm);
-            HostTensor t = WeightConversion.Convert(stored, DType.F32, owned);
-            streamed += t.ByteLength;
-            elements += t.ElementCount;
-            DeviceTensor d = backend.UploadWeight(t);
-            uploaded.Add(d);
-            return d;
+            WeightConversion.CheckFinite(stored, weights.Description, refuseAllZero: spec.Kind == WeightKind.Norm);
+            return Upload(WeightConversion.Convert(stored, DType.F32, owned));
         }
 
-        DeviceTensor? Optional(WeightSpec? spec, bool isNorm = false) => spec is { } s ? Vector(s, isNorm) : null;
+        DeviceTensor? Optional(WeightSpec? spec) => spec is { } s ? Vector(s) : null;
 
         try
         {
@@ -150,8 +150,8 @@ public sealed class TransformerModel : IDisposable
                     Bv = Optional(w.Bv),
                     Wo = Matrix(w.Wo),
                     Bo = Optional(w.Bo),
-                    QNorm = Optional(w.QNorm, isNorm: true),
-                    KNorm = Optional(w.KNorm, isNorm: true),
+                    QNorm = Optional(w.QNorm),
+                    KNorm = Optional(w.KNorm),
                     MlpNorm = Vector(w.MlpNorm),
                     WGate = Matrix(w.WGate),
                     BGate = Optional(w.BGate),
@@ -195,12 +195,16 @@ public sealed class TransformerModel : IDisposable
     /// 128k-context model does not allocate its whole cache up front.</summary>
     public const int DefaultContext = 4096;
 
+    /// <summary>The KV-cache capacity a state gets when none is asked for: the model's context, at most
+    /// <see cref="DefaultContext"/>.</summary>
+    public int DefaultCapacity => Math.Min(Config.MaxPositions, DefaultContext);
+
     /// <summary>Creates the run state of one sequence: a KV cache of <paramref name="capacity"/> tokens
     /// (default: the model's context or <see cref="DefaultContext"/>, whichever is smaller; maximum: the
     /// model's context) and buffers for batches of up to <paramref name="maxBatch"/>.</summary>
     public InferenceState CreateState(int? capacity = null, int maxBatch = 64)
     {
-        int cap = capacity ?? Math.Min(Config.MaxPositions, DefaultContext);
+        int cap = capacity ?? DefaultCapacity;
         if (cap < 1 || cap > Config.MaxPositions)
             throw new ArgumentOutOfRangeException(nameof(capacity), $"capacity {cap} must be between 1 and the model's context {Config.MaxPositions}");
         if (maxBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxBatch));

@@ -118,19 +118,23 @@ public sealed unsafe class CpuBackend : IBackend
         int dim = xt.Cols;
         if (w.Length != dim || ot.Cols != dim) throw new ArgumentException($"RmsNorm: x has {dim} columns, weight {w.Length}, output {ot.Cols}");
         for (int r = 0; r < rows; r++)
+            RmsNormRow((float*)xt.Pointer + (long)r * dim, (float*)wt.Pointer, (float*)ot.Pointer + (long)r * dim, dim, eps);
+    }
+
+    /// <summary>o = x / rms(x) * w over n values (o may be x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void RmsNormRow(float* x, float* w, float* o, int n, float eps)
+    {
+        if (_simd)
         {
-            if (_simd)
-            {
-                SimdMath.RmsNorm((float*)xt.Pointer + (long)r * dim, (float*)wt.Pointer, (float*)ot.Pointer + (long)r * dim, dim, eps);
-                continue;
-            }
-            Span<float> src = xt.Row(r);
-            float sumSquares = TensorPrimitives.Dot(src, src);
-            float scale = 1f / MathF.Sqrt(sumSquares / src.Length + eps);
-            Span<float> dst = ot.Row(r);
-            TensorPrimitives.Multiply(src, scale, dst);
-            TensorPrimitives.Multiply(dst, w, dst);
+            SimdMath.RmsNorm(x, w, o, n, eps);
+            return;
         }
+        var src = new ReadOnlySpan<float>(x, n);
+        float scale = 1f / MathF.Sqrt(TensorPrimitives.Dot(src, src) / n + eps);
+        var dst = new Span<float>(o, n);
+        TensorPrimitives.Multiply(src, scale, dst);
+        TensorPrimitives.Multiply(dst, new ReadOnlySpan<float>(w, n), dst);
     }
 
     /// <inheritdoc />
@@ -142,21 +146,12 @@ public sealed unsafe class CpuBackend : IBackend
         int headDim = (int)wt.ElementCount;
         if (heads * headDim > xt.Cols) throw new ArgumentException($"HeadRmsNorm: {heads} heads of {headDim} exceed the {xt.Cols} columns of x");
         if (rows > xt.Rows) throw new ArgumentOutOfRangeException(nameof(rows));
-        ReadOnlySpan<float> w = wt.F32;
         for (int r = 0; r < rows; r++)
         {
             for (int h = 0; h < heads; h++)
             {
                 float* v = (float*)xt.Pointer + (long)r * xt.Cols + h * headDim;
-                if (_simd && headDim >= 16)
-                {
-                    SimdMath.RmsNorm(v, (float*)wt.Pointer, v, headDim, eps);
-                    continue;
-                }
-                var span = new Span<float>(v, headDim);
-                float scale = 1f / MathF.Sqrt(TensorPrimitives.Dot(span, span) / headDim + eps);
-                TensorPrimitives.Multiply(span, scale, span);
-                TensorPrimitives.Multiply(span, w, span);
+                RmsNormRow(v, (float*)wt.Pointer, v, headDim, eps);
             }
         }
     }

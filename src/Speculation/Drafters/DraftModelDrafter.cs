@@ -62,8 +62,7 @@ public sealed class DraftModelDrafter : IDrafter
     public DraftModelDrafter(TransformerModel model, SamplingOptions options, string name, int? capacity = null)
     {
         _model = model;
-        int context = model.Config.MaxPositions;
-        _state = model.CreateState(capacity is int asked ? Math.Clamp(asked, 1, context) : Math.Min(context, Generator.DefaultMaxContext));
+        _state = model.CreateState(capacity is int asked ? Math.Clamp(asked, 1, model.Config.MaxPositions) : null);
         _cached = new List<int>(_state.Cache.Capacity);
         _sampler = new Sampler(model.Config.VocabSize, options with { Seed = options.Seed ^ 0x5DEECE66DUL });
         _vocab = model.Config.VocabSize;

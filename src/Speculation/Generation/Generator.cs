@@ -46,7 +46,7 @@ public sealed class Generator : IDisposable
             throw new GenerationException($"a context of {asked} tokens was asked for but the model holds 1 to {target.Config.MaxPositions}");
         _target = target;
         _drafter = drafter;
-        int context = contextSize ?? Math.Min(target.Config.MaxPositions, DefaultMaxContext);
+        int context = contextSize ?? target.DefaultCapacity;
         Capacity = Math.Min(context, drafter?.MaxSequenceLength ?? int.MaxValue);
         _maxNodes = Math.Clamp(maxTreeNodes, 1, 63);
         _state = target.CreateState(Capacity, maxBatch: 64);
