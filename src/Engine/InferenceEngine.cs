@@ -100,12 +100,13 @@ public sealed class InferenceEngine : IDisposable
         }
     }
 
-    /// <summary>The context a session gets: <paramref name="asked"/> or the default, never more than the model's.</summary>
+    /// <summary>The context a session gets: <paramref name="asked"/> or the default, never more than the model's (the
+    /// errors name the CLI's and the server's <c>--ctx-size</c>, where the number comes from).</summary>
     public static int ContextSize(int? asked, int modelContext)
     {
         if (asked is not int n) return Math.Min(modelContext, TransformerModel.DefaultContext);
-        if (n < 1) throw new ArgumentException($"the context size must be at least 1 token, got {n}");
-        if (n > modelContext) throw new ArgumentException($"a context size of {n} tokens is more than the model's context of {modelContext}");
+        if (n < 1) throw new ArgumentException($"--ctx-size must be at least 1, got {n}");
+        if (n > modelContext) throw new ArgumentException($"--ctx-size {n} is more than the model's context of {modelContext} tokens");
         return n;
     }
 
