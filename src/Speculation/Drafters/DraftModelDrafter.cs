@@ -24,7 +24,7 @@ public sealed class DraftModelDrafter : IDrafter
 
     private readonly TransformerModel _model;
     private readonly InferenceState _state;
-    private readonly Sampler _sampler;
+    private Sampler _sampler;
     private readonly int _vocab;
     private readonly float[] _q;          // [vocab] the draft distribution at the current position
     private readonly float[] _w;          // [vocab] scratch: what is left of q while drawing without replacement
@@ -64,7 +64,7 @@ public sealed class DraftModelDrafter : IDrafter
         _model = model;
         _state = model.CreateState(capacity is int asked ? Math.Clamp(asked, 1, model.Config.MaxPositions) : null);
         _cached = new List<int>(_state.Cache.Capacity);
-        _sampler = new Sampler(model.Config.VocabSize, options with { Seed = options.Seed ^ 0x5DEECE66DUL });
+        _sampler = NewSampler(options);
         _vocab = model.Config.VocabSize;
         _q = new float[_vocab];
         _w = new float[_vocab];
@@ -91,6 +91,12 @@ public sealed class DraftModelDrafter : IDrafter
 
     /// <summary>Rows of expanded tree nodes after the cached sequence (0 when none), for tests.</summary>
     internal int TreeRows => _treeBase >= 0 ? _fedCount : 0;
+
+    /// <inheritdoc />
+    public void UseSampling(SamplingOptions options) => _sampler = NewSampler(options);
+
+    // The draft's own random stream, apart from the target's, with the target's filters so that p and q are filtered alike.
+    private Sampler NewSampler(SamplingOptions options) => new(_model.Config.VocabSize, options with { Seed = options.Seed ^ 0x5DEECE66DUL });
 
     /// <inheritdoc />
     public void Reset()
