@@ -27,24 +27,18 @@ public sealed class DraftModelDrafter : IDrafter, ITreeExpander
     private readonly List<int> _cached;   // tokens whose keys/values are in cache rows [0, count), in order
     private readonly int[] _one = new int[1];
 
-    // Tree rows: after a tree round, rows [_treeBase, _treeBase + _fedCount) hold expanded nodes; entry f is row
-    // _treeBase + f: first the committed path (nodes every later frontier hangs under), then the last batch.
+    // Tree rows: after a tree round, rows [_treeBase, _treeBase + _fedCount) hold the expanded nodes in the order they
+    // were fed; entry f is row _treeBase + f. A level's batch points at its parents among the earlier entries.
     private int _treeBase = -1;
     private int _fedCount;
-    private readonly int[] _fedToken = new int[128];
-    private readonly int[] _fedParent = new int[128]; // entry of the parent, -1: hangs off the sequence
-    private readonly int[] _batchTokens = new int[64];
-    private readonly int[] _batchParents = new int[64];
-    private readonly List<int> _path = new();     // pool nodes of the committed path, root side first
-    private readonly List<int> _batch = new();    // pool nodes of the last batch, in batch order
-    private readonly List<int> _ancestors = new();
-    private readonly List<int> _common = new();
+    private readonly int[] _fedToken = new int[TreeBuilder.PoolCapacity];
+    private readonly int[] _fedParent = new int[TreeBuilder.PoolCapacity]; // entry of the parent, -1: hangs off the sequence
+    private readonly int[] _batchTokens = new int[TreeBuilder.PoolCapacity];
     private readonly List<int> _keep = new();
 
     // The tree of a round is grown by the shared builder; this drafter scores its frontiers (ITreeExpander).
     private readonly TreeBuilder _builder;
-    private readonly int[] _fed = new int[TreeBuilder.PoolCapacity]; // fed index (row after the sequence) of a builder node, else -1
-    private readonly HashSet<int> _inBatch = new();
+    private readonly int[] _fed = new int[TreeBuilder.PoolCapacity]; // entry (row after the sequence) of a builder node, else -1
 
     /// <summary>Creates a drafter over <paramref name="model"/>, sampling with the target's
     /// <paramref name="options"/> (so that p and q are filtered alike) from its own random stream. Its KV cache holds
@@ -169,115 +163,37 @@ public sealed class DraftModelDrafter : IDrafter, ITreeExpander
     {
         if (!TreeBuilder.Grows(spec, request.MaxNodes, request.MaxDepth, tree) || sequence.Length > _state.Cache.Capacity) return;
         ReadOnlySpan<float> rootLogits = CatchUp(sequence);
+        _treeBase = _cached.Count;
         _fedCount = 0;
-        _path.Clear();
-        _batch.Clear();
         Array.Fill(_fed, -1);
         _builder.Build(spec, request.MaxNodes, request.MaxDepth, rootLogits, this, tree);
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Scores <paramref name="frontier"/> (builder nodes, ascending): runs them through the draft in one forward after
+    /// the rows fed so far this round. Each node's parent is the pending token (the node hangs off the sequence) or an
+    /// expanded node whose keys and values an earlier level left in the cache, so no path is run twice. Nodes that do
+    /// not fit the draft's batch or context are left out (row -1).
+    /// </summary>
     ReadOnlySpan<float> ITreeExpander.Expand(TreeBuilder tree, ReadOnlySpan<int> frontier, Span<int> rows)
     {
-        ReadOnlySpan<float> logits = Feed(tree, frontier);
-        for (int i = 0; i < frontier.Length; i++) rows[i] = _fed[frontier[i]];
-        return logits;
-    }
-
-    /// <summary>
-    /// Runs <paramref name="frontier"/> (pool indices, ascending, parents already expanded) through the draft in one
-    /// forward with tree parents, after the cached sequence. The ancestors shared by the whole frontier are committed
-    /// to the cache as a path (kept from the previous batch by compaction, never run again): a batch token with no
-    /// parent in the batch sees the cached rows, so it must hang under the last of them. The batch is the rest of the
-    /// frontier's ancestors plus the frontier itself. Nodes that do not fit the draft's batch or context are left out
-    /// (their fed index stays -1). Returns the logits, row = fed index (the node's index in this batch).
-    /// </summary>
-    private ReadOnlySpan<float> Feed(TreeBuilder tree, ReadOnlySpan<int> frontier)
-    {
-        int c = _cached.Count;
-        // The common ancestor path of the frontier (strict ancestors), root side first.
-        _common.Clear();
+        int room = Math.Min(_state.MaxBatch, Math.Min(_state.Cache.Capacity - _state.Cache.Length, _fedToken.Length - _fedCount));
+        int first = _fedCount, n = 0;
         for (int i = 0; i < frontier.Length; i++)
         {
-            Ancestors(tree, frontier[i], _ancestors);
-            if (i == 0) _common.AddRange(_ancestors);
-            else
-            {
-                int n = 0;
-                while (n < _common.Count && n < _ancestors.Count && _common[n] == _ancestors[n]) n++;
-                _common.RemoveRange(n, _common.Count - n);
-            }
-        }
-        // Commit the new part of the path: those nodes sit in the last batch; compaction moves them into place.
-        bool extends = _common.Count >= _path.Count;
-        for (int i = 0; extends && i < _path.Count; i++) extends = _common[i] == _path[i];
-        for (int i = _path.Count; extends && i < _common.Count; i++) extends = _fed[_common[i]] >= 0;
-        if (!extends)
-        {
-            // Not expected (a frontier hangs under the previous one); fall back to running everything again.
-            _path.Clear();
-            _common.Clear();
-            _state.Cache.Truncate(c);
-        }
-        else
-        {
-            Span<int> rows = stackalloc int[_common.Count - _path.Count];
-            for (int i = 0; i < rows.Length; i++) rows[i] = _fed[_common[_path.Count + i]];
-            if (rows.Length > 0) _state.Cache.Compact(c + _path.Count, rows);
-            else _state.Cache.Truncate(c + _path.Count);
-            for (int i = _path.Count; i < _common.Count; i++) _path.Add(_common[i]);
-        }
-        foreach (int node in _batch) _fed[node] = -1;
-        _batch.Clear();
-
-        // The batch: the frontier's ancestors below the path, and the frontier, in pool (topological) order.
-        int room = Math.Min(_state.MaxBatch, _state.Cache.Capacity - c - _path.Count);
-        int last = _path.Count > 0 ? _path[^1] : -1;
-        HashSet<int> inBatch = _inBatch;
-        inBatch.Clear();
-        foreach (int f in frontier)
-        {
-            int added = 0;
-            for (int j = f; j != last && !inBatch.Contains(j); j = tree.Parents[j]) added++;
-            if (inBatch.Count + added > room) break;
-            for (int j = f; j != last && inBatch.Add(j); j = tree.Parents[j]) { }
-        }
-        if (inBatch.Count == 0) return default;
-        _batch.AddRange(inBatch);
-        _batch.Sort();
-        for (int i = 0; i < _batch.Count; i++) _fed[_batch[i]] = i;
-        for (int i = 0; i < _batch.Count; i++)
-        {
-            int node = _batch[i];
+            int node = frontier[i];
             int parent = tree.Parents[node];
-            _batchTokens[i] = tree.Tokens[node];
-            _batchParents[i] = parent == last ? -1 : _fed[parent];
+            rows[i] = -1;
+            if (n == room || (parent >= 0 && _fed[parent] < 0)) continue;
+            _batchTokens[n] = tree.Tokens[node];
+            _fedToken[first + n] = tree.Tokens[node];
+            _fedParent[first + n] = parent < 0 ? -1 : _fed[parent];
+            _fed[node] = first + n;
+            rows[i] = n++;
         }
-        ReadOnlySpan<float> logits = _model.Forward(_state, _batchTokens.AsSpan(0, _batch.Count), _batchParents.AsSpan(0, _batch.Count), LogitsRows.All);
-
-        // What the cache now holds after the sequence: the path, then the batch.
-        _treeBase = c;
-        _fedCount = 0;
-        for (int i = 0; i < _path.Count; i++)
-        {
-            _fedToken[_fedCount] = tree.Tokens[_path[i]];
-            _fedParent[_fedCount++] = i - 1;
-        }
-        for (int i = 0; i < _batch.Count; i++)
-        {
-            int parent = tree.Parents[_batch[i]];
-            _fedToken[_fedCount] = tree.Tokens[_batch[i]];
-            _fedParent[_fedCount++] = parent == last ? _path.Count - 1 : _path.Count + _fed[parent];
-        }
-        return logits;
-    }
-
-    /// <summary>Strict ancestors of pool node <paramref name="node"/>, root side first.</summary>
-    private static void Ancestors(TreeBuilder tree, int node, List<int> result)
-    {
-        result.Clear();
-        for (int j = tree.Parents[node]; j >= 0; j = tree.Parents[j]) result.Add(j);
-        result.Reverse();
+        if (n == 0) return default;
+        _fedCount = first + n;
+        return _model.ForwardTree(_state, _batchTokens.AsSpan(0, n), _treeBase, _fedParent.AsSpan(0, _fedCount), LogitsRows.All);
     }
 
     /// <summary>Brings the draft cache in line with <paramref name="sequence"/> and returns the logits after its last token.</summary>

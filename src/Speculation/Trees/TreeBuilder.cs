@@ -56,6 +56,9 @@ public sealed class TreeBuilder
     private readonly int[] _treeIndex = new int[PoolCapacity];
     private readonly int[] _slotToTreeDistribution = new int[TreeSpec.MaxNodes + 2];
     private readonly Comparison<int> _byPathProbability;
+    private readonly float[] _best = new float[TreeSpec.MaxNodes]; // min-heap of the highest path probabilities in the pool
+    private int _bestCount;
+    private int _bestLimit;                                          // heap size: the node budget of the round
 
     /// <summary>Creates a builder over a vocabulary of <paramref name="vocabSize"/> tokens that samples (when
     /// <paramref name="sampler"/>'s options are not greedy) from <paramref name="sampler"/>'s random stream, reading
@@ -123,6 +126,8 @@ public sealed class TreeBuilder
         int budget = Math.Min(Math.Min(maxNodes, spec.NodeBudget), tree.Capacity);
         int depthLimit = Math.Min(maxDepth, spec.MaxDepth);
         _qSlots = 0;
+        _bestCount = 0;
+        _bestLimit = budget;
         if (sampling && _poolQ.Length == 0) _poolQ = new float[(TreeSpec.MaxNodes + 2) * _vocab];
 
         if (spec.Kind == TreeKind.Dynamic) GrowDynamic(rootScores, expander, spec.TopK, budget, depthLimit, sampling);
@@ -232,6 +237,17 @@ public sealed class TreeBuilder
             _added.Sort(_byPathProbability);
             _chosen.Clear();
             for (int i = 0; i < _added.Count && i < topK; i++) _chosen.Add(_added[i]);
+            // A greedy tree keeps the budget's best nodes of the pool; a node below the current budget-th best path
+            // probability cannot be kept, nor can its children (a child's path probability is at most its parent's),
+            // so expanding it would only cost a draft row; skipping it writes the same tree (short of the pool's capacity).
+            if (!sampling && _bestCount == _bestLimit)
+            {
+                int kept = 0;
+                for (int i = 0; i < _chosen.Count; i++)
+                    if (!(_pathProbability[_chosen[i]] < _best[0])) _chosen[kept++] = _chosen[i];
+                _chosen.RemoveRange(kept, _chosen.Count - kept);
+            }
+            if (_chosen.Count == 0) break;
             for (int i = 0; i < _chosen.Count; i++) _frontier[i] = _chosen[i];
             Array.Sort(_frontier, 0, _chosen.Count);
             ReadOnlySpan<float> scores = Score(expander, _chosen.Count);
@@ -308,6 +324,35 @@ public sealed class TreeBuilder
         _pathProbability[i] = above * probability;
         _slot[i] = slot;
         _rowOf[i] = -1;
+        KeepBest(_pathProbability[i]);
+    }
+
+    /// <summary>Adds a path probability to the min-heap of the <c>_bestLimit</c> highest ones.</summary>
+    private void KeepBest(float value)
+    {
+        if (_bestCount < _bestLimit)
+        {
+            int i = _bestCount++;
+            while (i > 0 && _best[(i - 1) / 2] > value)
+            {
+                _best[i] = _best[(i - 1) / 2];
+                i = (i - 1) / 2;
+            }
+            _best[i] = value;
+            return;
+        }
+        if (!(value > _best[0])) return;
+        int j = 0;
+        while (true)
+        {
+            int child = 2 * j + 1;
+            if (child >= _bestCount) break;
+            if (child + 1 < _bestCount && _best[child + 1] < _best[child]) child++;
+            if (_best[child] >= value) break;
+            _best[j] = _best[child];
+            j = child;
+        }
+        _best[j] = value;
     }
 
     /// <summary>Fills _top with the <paramref name="count"/> largest scores' tokens, best first (ties: lower id).</summary>
