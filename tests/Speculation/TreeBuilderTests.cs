@@ -88,6 +88,20 @@ public class TreeBuilderTests
     }
 
     [Fact]
+    public void DynamicGreedySkipsNodesThatCannotBeKept()
+    {
+        // Budget 2: the root's children 0 (.5) and 1 (.3) fill it. Their children (.2, .1, .21, .03) are all below the
+        // second-best path probability .3, so neither they nor anything under them can be kept: no depth-2 frontier.
+        var builder = new TreeBuilder(Vocab, new Sampler(Vocab, SamplingOptions.Greedy));
+        var expander = new ByParentToken(Next, TreeScores.Logits);
+        var tree = new DraftTree(16, Vocab);
+        builder.Build(TreeSpec.Dynamic(2, maxDepth: 5, topK: 2), 16, 16, Scores(Root, TreeScores.Logits), expander, tree);
+
+        Assert.Equal(new[] { 0, 1 }, tree.Tokens.ToArray());
+        Assert.Single(expander.Frontiers);
+    }
+
+    [Fact]
     public void StaticShapeWithPositionIndependentScoresCallsOncePerDepth()
     {
         var byDepth = new[] { Root, new[] { 0.1f, 0.6f, 0.1f, 0.1f, 0.1f }, new[] { 0.1f, 0.1f, 0.1f, 0.5f, 0.2f } };
