@@ -182,9 +182,15 @@ public sealed class InferenceEngine : IDisposable
         return PlainTranscript.Render(messages);
     }
 
-    /// <summary>Whether a chat prompt from <see cref="RenderChat"/> already has its special tokens (a template writes BOS
-    /// itself), so that it is encoded without adding any.</summary>
-    internal bool ChatPromptHasSpecialTokens => _template != null;
+    /// <summary>Tokenizes a conversation rendered with <see cref="RenderChat"/>, ready to generate the assistant's reply (a
+    /// template writes BOS itself, so nothing is added; the plain transcript gets BOS as the model expects).</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null)
+    {
+        string text = RenderChat(messages, options);
+        int[] ids = Tokenizer.Encode(text, addSpecialTokens: _template == null);
+        if (ids.Length == 0 && Target.Config.BosId is int bos) ids = [bos];
+        return ids;
+    }
 
     private static (ChatTemplate?, string?) LoadTemplate(string directory)
     {
