@@ -74,6 +74,10 @@ public sealed class TransformerModel : IDisposable
     /// <summary>The backend the model runs on.</summary>
     public IBackend Backend { get; }
 
+    /// <summary>The token embedding table ([vocab, dim] on the backend), which a draft head without its own
+    /// embedding looks tokens up in.</summary>
+    public DeviceTensor EmbeddingTable => _embedding;
+
     /// <summary>Dtype of the matrices as used by the kernels.</summary>
     public DType WeightType { get; }
 

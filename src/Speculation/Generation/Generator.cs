@@ -28,6 +28,8 @@ public sealed class Generator : IDisposable
 {
     private readonly TransformerModel _target;
     private readonly IDrafter? _drafter;
+    private readonly IFeatureDrafter? _featureDrafter; // the drafter, when it reads the target's hidden states
+    private readonly int[] _allRows;                   // [maxBatch + 1] 0, 1, 2, ...: a prefill chunk keeps every row
     private readonly InferenceState _state;
     private readonly int _maxNodes;
 
@@ -49,7 +51,10 @@ public sealed class Generator : IDisposable
         int context = contextSize ?? target.DefaultCapacity;
         Capacity = Math.Min(context, drafter?.MaxSequenceLength ?? int.MaxValue);
         _maxNodes = Math.Clamp(maxTreeNodes, 1, 63);
-        _state = target.CreateState(Capacity, maxBatch: 64);
+        _featureDrafter = drafter as IFeatureDrafter;
+        _state = target.CreateState(Capacity, maxBatch: 64, _featureDrafter?.FeatureRequest);
+        _allRows = new int[_state.MaxBatch + 1];
+        for (int i = 0; i < _allRows.Length; i++) _allRows[i] = i;
     }
 
     /// <summary>Longest sequence (prompt plus output) this generator can hold.</summary>
@@ -119,9 +124,13 @@ public sealed class Generator : IDisposable
         long start = Stopwatch.GetTimestamp();
         int last = (prompt.Length - 1) / _state.MaxBatch * _state.MaxBatch; // start of the last prefill chunk
         for (int i = 0; i < last; i += _state.MaxBatch)
+        {
             _target.Forward(_state, prompt.Slice(i, _state.MaxBatch), default, LogitsRows.Last);
+            ReportPass(i, prompt.Slice(i, _state.MaxBatch), _allRows.AsSpan(0, _state.MaxBatch));
+        }
         sampler.DrawUniforms(uniform);
         _target.ForwardSample(_state, prompt[last..], default, options.Sampling, uniform, next);
+        ReportPass(last, prompt[last..], _allRows.AsSpan(0, prompt.Length - last));
         int pending = next[0];
         stats.PrefillSeconds = Seconds(start);
         long decodeStart = Stopwatch.GetTimestamp();
@@ -212,6 +221,7 @@ public sealed class Generator : IDisposable
             keep[0] = 0;
             for (int i = 0; i < accepted; i++) keep[i + 1] = result.AcceptedNodes[i] + 1;
             _state.Cache.Compact(prefix, keep.AsSpan(0, accepted + 1));
+            ReportPass(prefix, batch.AsSpan(0, drafted + 1), keep.AsSpan(0, accepted + 1));
 
             stats.Rounds++;
             if (drafted > 0)
@@ -257,6 +267,12 @@ public sealed class Generator : IDisposable
         stats.GeneratedTokens = output.Count;
         stats.DecodeSeconds = Seconds(decodeStart);
         return (output.ToArray(), stats);
+    }
+
+    /// <summary>Hands a target pass's features to a drafter that reads them.</summary>
+    private void ReportPass(int startPosition, ReadOnlySpan<int> tokens, ReadOnlySpan<int> keptRows)
+    {
+        if (_featureDrafter != null) _featureDrafter.OnTargetPass(new TargetPass(_state.Features!, startPosition, tokens, keptRows));
     }
 
     private static VerificationResult PlainStep(VerificationResult result, int token)
