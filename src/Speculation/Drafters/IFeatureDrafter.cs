@@ -40,8 +40,9 @@ public readonly ref struct TargetPass
 /// </summary>
 public interface IFeatureDrafter : IDrafter
 {
-    /// <summary>The hidden states the drafter needs from each target pass.</summary>
-    TargetFeatureRequest FeatureRequest { get; }
+    /// <summary>The hidden states the drafter needs from each target pass; null: none (a wrapper around a drafter
+    /// that reads none), and then <see cref="OnTargetPass"/> is never called.</summary>
+    TargetFeatureRequest? FeatureRequest { get; }
 
     /// <summary>Takes the features of a target pass (read them now: the next pass overwrites them).</summary>
     void OnTargetPass(in TargetPass pass);

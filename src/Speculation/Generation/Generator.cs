@@ -51,7 +51,7 @@ public sealed class Generator : IDisposable
         int context = contextSize ?? target.DefaultCapacity;
         Capacity = Math.Min(context, drafter?.MaxSequenceLength ?? int.MaxValue);
         _maxNodes = Math.Clamp(maxTreeNodes, 1, 63);
-        _featureDrafter = drafter as IFeatureDrafter;
+        _featureDrafter = drafter as IFeatureDrafter is { FeatureRequest: not null } reader ? reader : null;
         _state = target.CreateState(Capacity, maxBatch: 64, _featureDrafter?.FeatureRequest);
         _allRows = new int[_state.MaxBatch + 1];
         for (int i = 0; i < _allRows.Length; i++) _allRows[i] = i;

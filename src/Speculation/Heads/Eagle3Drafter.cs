@@ -40,6 +40,7 @@ public sealed class Eagle3Drafter : IFeatureDrafter
     private readonly float[] _qDraft;            // [Vd]
     private readonly float[] _qTarget;           // [V]
     private readonly EagleTreeGrower _trees;
+    private bool _disposed;
 
     /// <summary>Drafts with <paramref name="head"/> (which the drafter then owns) on sequences of up to
     /// <paramref name="capacity"/> tokens, sampling with <paramref name="options"/> when they are not greedy.</summary>
@@ -72,10 +73,16 @@ public sealed class Eagle3Drafter : IFeatureDrafter
     public Eagle3Head Head => _head;
 
     /// <inheritdoc />
-    public TargetFeatureRequest FeatureRequest => _head.FeatureRequest;
+    public TargetFeatureRequest? FeatureRequest => _head.FeatureRequest;
 
     /// <summary>Committed head-cache entries, for tests.</summary>
     internal int Entries => _entries;
+
+    /// <summary>Tokens the drafter knows the sequence by, for tests.</summary>
+    internal int KnownLength => _knownLength;
+
+    /// <summary>The head's run state, for tests.</summary>
+    internal Eagle3State State => _s;
 
     /// <inheritdoc />
     public void Reset()
@@ -223,6 +230,8 @@ public sealed class Eagle3Drafter : IFeatureDrafter
     /// <inheritdoc />
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         _trees.Dispose();
         _pendingG.Dispose();
         _s.Dispose();
