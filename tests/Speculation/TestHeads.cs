@@ -105,3 +105,44 @@ internal static class TestHeads
         });
     }
 }
+
+/// <summary>Random Medusa heads written in the public layout.</summary>
+internal static class TestMedusa
+{
+    /// <summary>A temporary folder with medusa_lm_head.safetensors and config.json; returns the F32 values written.</summary>
+    public static (string Folder, Dictionary<string, float[]> Tensors) Write(ModelConfig target, int heads, int seed = 1, int layers = 1,
+        Action<Dictionary<string, float[]>, Dictionary<string, int[]>>? tamper = null)
+    {
+        int h = target.HiddenSize, v = target.VocabSize;
+        var rng = new Random(seed);
+        var tensors = new Dictionary<string, float[]>();
+        var shapes = new Dictionary<string, int[]>();
+        float[] Random(int n, float scale)
+        {
+            var a = new float[n];
+            for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+            return a;
+        }
+        for (int i = 0; i < heads; i++)
+        {
+            for (int j = 0; j < layers; j++)
+            {
+                tensors[$"{i}.{j}.linear.weight"] = Random(h * h, 1.7f / MathF.Sqrt(h));
+                shapes[$"{i}.{j}.linear.weight"] = new[] { h, h };
+                tensors[$"{i}.{j}.linear.bias"] = Random(h, 0.3f);
+                shapes[$"{i}.{j}.linear.bias"] = new[] { h };
+            }
+            tensors[$"{i}.{layers}.weight"] = Random(v * h, 5f / MathF.Sqrt(h));
+            shapes[$"{i}.{layers}.weight"] = new[] { v, h };
+        }
+        tamper?.Invoke(tensors, shapes);
+        string folder = Path.Combine(Path.GetTempPath(), $"speccore-medusa-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        var writer = new SafetensorsWriter();
+        foreach (var (name, values) in tensors) writer.Add(name, values, shapes[name]);
+        writer.Write(Path.Combine(folder, "medusa_lm_head.safetensors"));
+        File.WriteAllText(Path.Combine(folder, "config.json"),
+            JsonSerializer.Serialize(new Dictionary<string, object> { ["medusa_num_heads"] = heads, ["medusa_num_layers"] = layers, ["hidden_size"] = h }));
+        return (folder, tensors);
+    }
+}
