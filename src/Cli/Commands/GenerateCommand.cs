@@ -7,6 +7,7 @@ using SpecCore.Models.Registry;
 using SpecCore.Models.Tokenization;
 using SpecCore.Speculation.Drafters;
 using SpecCore.Speculation.Generation;
+using SpecCore.Speculation.Heads;
 using SpecCore.Speculation.Trees;
 using SpecCore.Tensors;
 
@@ -27,6 +28,7 @@ public static class GenerateCommand
         var seed = new Option<ulong>("--seed") { Description = "Random seed; the same seed reproduces the same text.", DefaultValueFactory = _ => 42UL };
         var draft = new Option<string?>("--draft") { Description = "Draft model (folder or registry name) sharing the target's tokenizer: enables speculative decoding." };
         var drafter = new Option<string?>("--drafter") { Description = "Drafter without a model: 'lookup' (prompt lookup / n-gram matching)." };
+        var heads = new Option<string?>("--heads") { Description = "Draft head for the target: an EAGLE-3 or Medusa folder (config.json + *.safetensors) or safetensors file; the kind is read from its config." };
         var specK = new Option<string>("--spec-k") { Description = "Draft tokens per round: a number (1-64) or 'auto' (chosen each round from measured costs and acceptance; a plain step when no draft length pays).", DefaultValueFactory = _ => "4" };
         var tree = new Option<string?>("--tree") { Description = "Draft a token tree instead of a chain: static:<branching> (e.g. static:4x2x2x1), sequoia:<nodes>[:<depth>] (shape by dynamic programming from the pair's acceptance profile), dynamic:<nodes>[:<depth>[:<topk>]] (EAGLE-2 style: expand and keep the most probable nodes)." };
         var treeProfile = new Option<string?>("--tree-profile") { Description = "Acceptance profile JSON for sequoia trees (default: profiles/<target>__<draft>.json shipped with SpecCore)." };
@@ -47,7 +49,7 @@ public static class GenerateCommand
 
         var command = new Command("generate", "Generate text from a prompt, streaming it to stdout; timings and speculation statistics go to stderr.")
         {
-            model, prompt, maxTokens, temperature, topP, topK, seed, draft, drafter, specK, tree, treeProfile, compare, noStop, stop, special, ctxSize, device, threads, dtype,
+            model, prompt, maxTokens, temperature, topP, topK, seed, draft, drafter, heads, specK, tree, treeProfile, compare, noStop, stop, special, ctxSize, device, threads, dtype,
         };
         command.SetAction(parse =>
         {
@@ -71,7 +73,9 @@ public static class GenerateCommand
             if (n < 0) throw new ArgumentException($"--max-tokens must be ≥ 0, got {n}");
             string? draftName = parse.GetValue(draft);
             string? drafterName = parse.GetValue(drafter);
-            if (draftName != null && drafterName != null) throw new ArgumentException("give either --draft (a model) or --drafter lookup, not both");
+            string? headsPath = parse.GetValue(heads);
+            if ((draftName != null ? 1 : 0) + (drafterName != null ? 1 : 0) + (headsPath != null ? 1 : 0) > 1)
+                throw new ArgumentException("give one of --draft (a model), --drafter lookup or --heads, not several");
             if (drafterName != null && !drafterName.Equals("lookup", StringComparison.OrdinalIgnoreCase))
                 throw new ArgumentException($"unknown --drafter '{drafterName}' (expected: lookup)");
             DraftLengthPolicy policy = DraftLengthPolicy.Parse(parse.GetValue(specK)!);
@@ -113,12 +117,12 @@ public static class GenerateCommand
             };
             if (parse.GetValue(tree) is string treeText)
             {
-                if (draftModel == null && drafterName == null) throw new ArgumentException("--tree needs --draft or --drafter lookup");
+                if (draftModel == null && drafterName == null && headsPath == null) throw new ArgumentException("--tree needs --draft, --drafter lookup or --heads");
                 TreeSpec spec = TreeSpec.Parse(treeText);
                 if (spec.NeedsProfile)
                 {
                     string profilePath = parse.GetValue(treeProfile)
-                        ?? Path.Combine(AppContext.BaseDirectory, "profiles", AcceptanceProfile.FileName(target.Name, draftModel?.Name ?? "lookup"));
+                        ?? Path.Combine(AppContext.BaseDirectory, "profiles", AcceptanceProfile.FileName(target.Name, draftModel?.Name ?? (headsPath != null ? Path.GetFileName(Path.TrimEndingDirectorySeparator(headsPath)) : "lookup")));
                     if (!File.Exists(profilePath))
                         throw new FileNotFoundException($"no acceptance profile for a sequoia tree at {profilePath}; give one with --tree-profile (profiles are measured by 'dotnet run --project bench -- profiles')");
                     spec = spec.WithProfile(AcceptanceProfile.Load(profilePath));
@@ -128,14 +132,15 @@ public static class GenerateCommand
 
             IDrafter? MakeDrafter() => draftModel != null
                 ? new DraftModelDrafter(draftModel.Model, sampling, draftModel.Name, capacity)
-                : drafterName != null ? new PromptLookupDrafter(target.Config.VocabSize) : null;
+                : drafterName != null ? new PromptLookupDrafter(target.Config.VocabSize)
+                : headsPath != null ? HeadDrafters.Create(headsPath, target.Model, sampling, capacity, weightType) : null;
 
             using IDrafter? active = MakeDrafter();
             using var generator = new Generator(target.Model, active, contextSize: capacity);
             using var plain = parse.GetValue(compare) ? new Generator(target.Model, contextSize: capacity) : null;
             if (plain != null)
             {
-                if (active == null) throw new ArgumentException("--compare needs --draft or --drafter: it compares speculative with plain decoding");
+                if (active == null) throw new ArgumentException("--compare needs --draft, --drafter or --heads: it compares speculative with plain decoding");
                 // Warm both paths up first so that neither timed run pays for JIT compilation or for a fresh process's first
                 // rounds (which run 2-5x slower on a shared machine), and so that --spec-k auto is timed as a running process
                 // would see it: its draft-length policy (shared through the options) settles and explores during the warm-up.
@@ -204,6 +209,10 @@ public static class GenerateCommand
                 StopReason.StopString => "stop string",
                 _ => "max tokens",
             }));
-        if (s.Drafter != null) Console.Error.WriteLine(s.SpeculationSummary());
+        if (s.Drafter != null)
+        {
+            Console.Error.WriteLine(s.SpeculationSummary());
+            Console.Error.WriteLine(s.AcceptanceByDepth());
+        }
     }
 }

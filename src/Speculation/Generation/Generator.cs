@@ -230,6 +230,7 @@ public sealed class Generator : IDisposable
                 stats.VerifiedTokens += drafted + 1;
                 stats.AcceptedTokens += accepted;
                 stats.MaxAcceptedPathLength = Math.Max(stats.MaxAcceptedPathLength, accepted);
+                stats.AcceptedLengthHistogram[Math.Min(accepted, 64)]++;
                 int tried = accepted + (result.IsBonus ? 0 : 1);
                 stats.TriedPositions += tried;
                 int depth = treeSpec != null ? tree!.MaxDepth : k; // trees: the depth actually drafted
