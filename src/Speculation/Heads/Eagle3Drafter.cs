@@ -10,12 +10,12 @@ namespace SpecCore.Speculation.Heads;
 
 /// <summary>
 /// Drafts with an <see cref="Eagle3Head"/> from the target's own hidden states. The head's KV cache holds one
-/// depth-0 entry per committed position t, made from the TRUE target features of t and the token x_{t+1}; those
-/// are written only in <see cref="OnTargetPass"/> (after each target pass, for every kept row whose next token is
-/// known), so the entry of the last committed position waits, as the "pending" fc output, for the token the target
-/// chose after it. <see cref="Propose"/> runs that pending entry as the root of the round (its logits predict the
-/// first draft token), then feeds each depth's output back as g, writing the drafted nodes after the committed
-/// slots, where the next round overwrites them. Greedy drafting takes the argmax of the draft vocabulary;
+/// depth-0 entry per committed position t, made from the TRUE target features of t and the token x_{t+1}.
+/// <see cref="OnTargetPass"/> (after each target pass) writes them for every kept row whose next token is known; the
+/// last kept row's fc output waits as "pending" for the token the target chooses after it. <see cref="Propose"/> runs
+/// that pending entry as the root of the round (it becomes the committed entry, and its logits predict the first
+/// draft token), then feeds each depth's output back as g, writing the drafted nodes after the committed slots,
+/// where the next round overwrites them. Greedy drafting takes the argmax of the draft vocabulary;
 /// sampling draws from softmax over the draft vocabulary mapped to target ids through d2t (zeros elsewhere), the
 /// q the lossless verifier needs. Trees (<c>dynamic:N</c> and <c>static:…</c>) keep the top candidates by path
 /// probability, proposed deterministically.
@@ -155,14 +155,19 @@ public sealed class Eagle3Drafter : IFeatureDrafter
         int k = Math.Min(request.MaxDepth, Math.Min(room, _head.TargetVocabSize));
         if (k <= 0 || request.MaxNodes <= 0) return;
 
-        // Root: the pending entry with the pending token, at slot _entries (not committed: the next pass writes it).
+        // Root: the pending entry with the pending token. Its next token is now known, so its keys are the committed
+        // entry of position t: keep them (the next pass does not recompute them; a changed sequence drops them).
         _b.CopyRows(_pendingG, 0, _s.G, 0, 1);
         _tokens[0] = sequence[length - 1];
         _positions[0] = length - 1;
         _parents[0] = -1;
         _head.Step(_s, 1, _tokens.AsSpan(0, 1), _positions.AsSpan(0, 1), _entries, _parents.AsSpan(0, 1));
-        if (request.Tree is TreeSpec spec && spec.Kind != TreeKind.Sequoia)
-            _trees.Grow(_s, _entries, length, spec, k, request.MaxNodes, tree);
+        _entryPosition[_entries++] = t;
+        _pendingPosition = -1;
+        _known[length - 1] = sequence[length - 1];
+        _knownLength = length;
+        if (request.Tree is TreeSpec spec)
+            _trees.Grow(_s, _entries - 1, length, spec, k, request.MaxNodes, tree);
         else
             ProposeChain(length, Math.Min(k, Math.Min(request.MaxNodes, tree.Capacity)), tree);
     }
@@ -199,7 +204,7 @@ public sealed class Eagle3Drafter : IFeatureDrafter
             _head.FeedBack(_s, _rows.AsSpan(0, 1));
             _tokens[0] = token;
             _positions[0] = length + j;
-            _head.Step(_s, 1, _tokens.AsSpan(0, 1), _positions.AsSpan(0, 1), _entries + 1 + j, _parents.AsSpan(0, 1));
+            _head.Step(_s, 1, _tokens.AsSpan(0, 1), _positions.AsSpan(0, 1), _entries + j, _parents.AsSpan(0, 1));
         }
     }
 
