@@ -14,6 +14,10 @@ public sealed record EngineOptions
     /// <summary>A drafter without a model: <c>lookup</c> (prompt lookup), or null.</summary>
     public string? Drafter { get; init; }
 
+    /// <summary>A draft head for the target (an EAGLE-3 or Medusa folder or safetensors file; the kind is read from its
+    /// config), or null.</summary>
+    public string? Heads { get; init; }
+
     /// <summary>Convert the weight matrices at load time (null: keep the stored dtype).</summary>
     public DType? WeightType { get; init; }
 

@@ -11,6 +11,10 @@ public enum DType
     BF16,
     /// <summary>Blocks of 32 signed bytes sharing one scale (as GGUF's Q8_0).</summary>
     Q8_0,
+    /// <summary>Signed 64-bit integers (index tables such as an EAGLE head's d2t; never a weight a kernel reads).</summary>
+    I64,
+    /// <summary>One byte per boolean (masks such as an EAGLE head's t2d; never a weight a kernel reads).</summary>
+    Bool,
 }
 
 /// <summary>Sizes and names of <see cref="DType"/> values.</summary>
@@ -24,6 +28,8 @@ public static class DTypeInfo
     {
         DType.F32 => elements * 4,
         DType.F16 or DType.BF16 => elements * 2,
+        DType.I64 => elements * 8,
+        DType.Bool => elements,
         // Q8_0: per block of 32 values, one F16 scale and 32 int8 quants (34 bytes), as GGUF.
         DType.Q8_0 => elements + elements / Q8BlockSize * 2,
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
@@ -35,8 +41,13 @@ public static class DTypeInfo
         "F32" => DType.F32,
         "F16" => DType.F16,
         "BF16" => DType.BF16,
+        "I64" => DType.I64,
+        "BOOL" => DType.Bool,
         _ => null,
     };
+
+    /// <summary>Whether values of <paramref name="type"/> are numbers a kernel can read as weights (not I64 or Bool).</summary>
+    public static bool IsFloatingOrQuantized(this DType type) => type is DType.F32 or DType.F16 or DType.BF16 or DType.Q8_0;
 
     /// <summary>Parses a user-facing dtype name (f32, f16, bf16, q8_0), case-insensitive.</summary>
     public static DType Parse(string name) => name.ToLowerInvariant() switch
@@ -55,6 +66,8 @@ public static class DTypeInfo
         DType.F16 => "f16",
         DType.BF16 => "bf16",
         DType.Q8_0 => "q8_0",
+        DType.I64 => "i64",
+        DType.Bool => "bool",
         _ => type.ToString(),
     };
 }
