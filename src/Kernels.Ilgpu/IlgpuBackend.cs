@@ -554,6 +554,13 @@ public sealed class IlgpuBackend : IBackend
         _stream.Synchronize();
         dst.CopyToCPU(_stream, result[..rows]);
         _stream.Synchronize();
+        RefuseNonFiniteRows(result[..rows]);
+    }
+
+    /// <summary>The kernels return token -1 for a row holding a NaN or infinity: like the CPU sampler, refuse it.</summary>
+    private static void RefuseNonFiniteRows(ReadOnlySpan<int> tokens)
+    {
+        if (tokens.Contains(-1)) throw new NonFiniteLogitsException();
     }
 
     /// <inheritdoc />
@@ -591,6 +598,7 @@ public sealed class IlgpuBackend : IBackend
         _stream.Synchronize();
         dst.CopyToCPU(_stream, result[..rows]);
         _stream.Synchronize();
+        RefuseNonFiniteRows(result[..rows]);
     }
 
     // ---------------------------------------------------------------- helpers
