@@ -61,10 +61,10 @@ public sealed class HubClient : IDisposable
     public async Task<HubRevision?> GetRevisionAsync(HubRepoId repo, string revision, CancellationToken cancel)
     {
         var url = new Uri(Endpoint, $"api/models/{repo.Owner}/{repo.Name}/revision/{Uri.EscapeDataString(revision)}");
-        using HttpResponseMessage response = await SendFollowingAsync(HttpMethod.Get, url, null, stopAtHubRedirect: false, repo, "the revision API", cancel).ConfigureAwait(false);
+        using HttpResponseMessage response = await SendFollowingAsync(HttpMethod.Get, url, null, stopAtHubRedirect: false, repo, $"{repo}: the revision API", cancel).ConfigureAwait(false);
         if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden) throw AccessDenied(repo, response.StatusCode);
         if (!response.IsSuccessStatusCode) return null;
-        byte[] body = await WithStallTimeoutAsync(t => response.Content.ReadAsByteArrayAsync(t), repo, "the revision API", cancel).ConfigureAwait(false);
+        byte[] body = await WithStallTimeoutAsync(t => response.Content.ReadAsByteArrayAsync(t), repo, $"{repo}: the revision API", cancel).ConfigureAwait(false);
         try
         {
             using JsonDocument doc = JsonDocument.Parse(body);
