@@ -65,6 +65,7 @@ while (generated < total)
             sequences++;
         }
     }
+    if (device != "cpu") Console.WriteLine($"  {sequences} sequences, {generated} tokens, {start.Elapsed.TotalSeconds:F0} s");
     if (heapStart == 0)
     {
         heapStart = Heap();
