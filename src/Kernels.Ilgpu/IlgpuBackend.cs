@@ -553,6 +553,13 @@ public sealed class IlgpuBackend : IBackend
         _stream.Synchronize();
         dst.CopyToCPU(_stream, result[..rows]);
         _stream.Synchronize();
+        RefuseNonFiniteRows(result[..rows]);
+    }
+
+    /// <summary>The kernels return token -1 for a row holding a NaN or infinity: like the CPU sampler, refuse it.</summary>
+    private static void RefuseNonFiniteRows(ReadOnlySpan<int> tokens)
+    {
+        if (tokens.Contains(-1)) throw new NonFiniteLogitsException();
     }
 
     /// <inheritdoc />
@@ -590,6 +597,7 @@ public sealed class IlgpuBackend : IBackend
         _stream.Synchronize();
         dst.CopyToCPU(_stream, result[..rows]);
         _stream.Synchronize();
+        RefuseNonFiniteRows(result[..rows]);
     }
 
     // ---------------------------------------------------------------- helpers
