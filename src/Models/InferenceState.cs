@@ -7,9 +7,10 @@ namespace SpecCore.Models;
 /// sized once for batches of up to <see cref="MaxBatch"/> tokens, so a forward pass allocates nothing.</summary>
 public sealed class InferenceState : IDisposable
 {
-    internal InferenceState(IBackend backend, ModelConfig c, int capacity, int maxBatch)
+    internal InferenceState(IBackend backend, ModelConfig c, int capacity, int maxBatch, TargetFeatureRequest? features = null)
     {
         MaxBatch = maxBatch;
+        if (features != null) Features = new TargetFeatures(backend, features, c.Layers, maxBatch, c.HiddenSize);
         Cache = new KvCache(backend, c.Layers, capacity, c.KvDim);
         X = backend.Allocate(DType.F32, maxBatch, c.HiddenSize);
         Normed = backend.Allocate(DType.F32, maxBatch, c.HiddenSize);
@@ -39,6 +40,10 @@ public sealed class InferenceState : IDisposable
     /// <summary>Tokens the sequence can still grow by.</summary>
     public int Remaining => Cache.Capacity - Cache.Length;
 
+    /// <summary>The hidden states the last forward pass kept for a draft head, or null when the state was
+    /// created without a <see cref="TargetFeatureRequest"/> (then a forward pass keeps nothing).</summary>
+    public TargetFeatures? Features { get; }
+
     internal DeviceTensor X { get; }          // [maxBatch, dim] residual stream
     internal DeviceTensor Normed { get; }     // [maxBatch, dim] normed input of a sub-block; final normed hidden state
     internal DeviceTensor Delta { get; }      // [maxBatch, dim] output of a sub-block before the residual add
@@ -57,6 +62,7 @@ public sealed class InferenceState : IDisposable
     public void Dispose()
     {
         Cache.Dispose();
+        Features?.Dispose();
         foreach (var t in new[] { X, Normed, Delta, Q, K, V, Attended, Gate, Up, DeviceLogits }) t.Dispose();
     }
 }

@@ -201,14 +201,17 @@ public sealed class TransformerModel : IDisposable
 
     /// <summary>Creates the run state of one sequence: a KV cache of <paramref name="capacity"/> tokens
     /// (default: the model's context or <see cref="DefaultContext"/>, whichever is smaller; maximum: the
-    /// model's context) and buffers for batches of up to <paramref name="maxBatch"/>.</summary>
-    public InferenceState CreateState(int? capacity = null, int maxBatch = 64)
+    /// model's context) and buffers for batches of up to <paramref name="maxBatch"/>. With
+    /// <paramref name="features"/> every forward pass also keeps those hidden states in
+    /// <see cref="InferenceState.Features"/> (for a draft head); without, it keeps nothing and costs nothing extra.</summary>
+    public InferenceState CreateState(int? capacity = null, int maxBatch = 64, TargetFeatureRequest? features = null)
     {
         int cap = capacity ?? DefaultCapacity;
         if (cap < 1 || cap > Config.MaxPositions)
             throw new ArgumentOutOfRangeException(nameof(capacity), $"capacity {cap} must be between 1 and the model's context {Config.MaxPositions}");
         if (maxBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxBatch));
-        return new InferenceState(Backend, Config, cap, Math.Min(maxBatch, cap));
+        features?.Validate(Config.Layers);
+        return new InferenceState(Backend, Config, cap, Math.Min(maxBatch, cap), features);
     }
 
     /// <summary>
@@ -274,10 +277,12 @@ public sealed class TransformerModel : IDisposable
 
         ModelConfig c = Config;
         IBackend b = Backend;
+        TargetFeatures? features = state.Features;
         b.Embed(_embedding, tokens, state.X);
         for (int l = 0; l < _layers.Length; l++)
         {
             LayerWeights w = _layers[l];
+            features?.CaptureLayerInput(l, state.X, n);
 
             // Attention: x += Wo · attend(rope(norm_h(Wq·norm(x))), cache ∪ rope(norm_h(Wk·norm(x))), Wv·norm(x)),
             // with biases and per-head norms where the family has them.
@@ -311,7 +316,17 @@ public sealed class TransformerModel : IDisposable
             if (w.BDown != null) b.AddBias(state.Delta, w.BDown, n);
             b.Add(state.X, state.Delta, n);
         }
+        if (features != null) KeepFinalFeatures(features, state.X, n);
         state.Cache.Length = prefix + n;
+    }
+
+    /// <summary>The features taken after the last layer: its output (layer index = layer count) and the final
+    /// post-norm hidden state of every row (the LM head may run for the last row only).</summary>
+    private void KeepFinalFeatures(TargetFeatures features, DeviceTensor x, int n)
+    {
+        features.CaptureLayerInput(_layers.Length, x, n);
+        if (features.FinalHidden != null) Backend.RmsNorm(x, _finalNorm, features.FinalHidden, n, Config.RmsNormEps);
+        features.Rows = n;
     }
 
     /// <summary>Final norm and LM head for the last <paramref name="rows"/> of the batch's <paramref name="n"/>

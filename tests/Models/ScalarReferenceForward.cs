@@ -10,7 +10,12 @@ namespace SpecCore.Tests.Models;
 internal static unsafe class ScalarReferenceForward
 {
     /// <summary>Logits [tokens.Length][vocab] of a causal prompt.</summary>
-    public static double[][] Logits(ModelConfig c, IWeightSource w, int[] tokens)
+    public static double[][] Logits(ModelConfig c, IWeightSource w, int[] tokens) => Logits(c, w, tokens, null, null);
+
+    /// <summary>Logits like <see cref="Logits(ModelConfig, IWeightSource, int[])"/>; also fills
+    /// <paramref name="layerInputs"/>[l][t] ([layers + 1][tokens][dim]: the residual stream entering layer l, l = layers
+    /// after the last) and <paramref name="finalHidden"/>[t] (the post-norm hidden state) when given.</summary>
+    public static double[][] Logits(ModelConfig c, IWeightSource w, int[] tokens, double[][][]? layerInputs, double[][]? finalHidden)
     {
         int n = tokens.Length, dim = c.HiddenSize, hd = c.HeadDim;
         double[] Vec(string name, int len)
@@ -73,6 +78,7 @@ internal static unsafe class ScalarReferenceForward
         }
         for (int l = 0; l < c.Layers; l++)
         {
+            if (layerInputs != null) layerInputs[l] = x.Select(r => (double[])r.Clone()).ToArray();
             LayerWeightSpecs s = WeightMap.Layer(c, l);
             double[] attnNorm = Vec(s.AttentionNorm.Name, dim), mlpNorm = Vec(s.MlpNorm.Name, dim);
             var (wq, wk, wv, wo) = (Mat(s.Wq), Mat(s.Wk), Mat(s.Wv), Mat(s.Wo));
@@ -124,8 +130,11 @@ internal static unsafe class ScalarReferenceForward
                 for (int i = 0; i < dim; i++) x[t][i] += down[i];
             }
         }
+        if (layerInputs != null) layerInputs[c.Layers] = x.Select(r => (double[])r.Clone()).ToArray();
         var head = Mat(c.TieWordEmbeddings || !w.Contains(WeightMap.LmHead(c).Name) ? WeightMap.Embedding(c) : WeightMap.LmHead(c));
         double[] finalNorm = Vec(WeightMap.FinalNorm(c).Name, dim);
-        return x.Select(row => Linear(head, Norm(row, 0, dim, finalNorm), null)).ToArray();
+        double[][] normed = x.Select(row => Norm(row, 0, dim, finalNorm)).ToArray();
+        if (finalHidden != null) normed.CopyTo(finalHidden, 0);
+        return normed.Select(row => Linear(head, row, null)).ToArray();
     }
 }
