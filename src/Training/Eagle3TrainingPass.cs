@@ -17,7 +17,7 @@ namespace SpecCore.Training;
 /// distribution for that token restricted to the draft vocabulary, averaged over the rows where that token lies in
 /// the window; the total is Σ_i 0.8^i · loss_i.
 /// </remarks>
-internal sealed class Eagle3TrainingPass<T> where T : unmanaged, IFloatingPointIeee754<T>
+internal sealed class Eagle3TrainingPass<T> : ITrainingPass<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>The step-weight base of the TTT loss.</summary>
     public const double StepDecay = 0.8;

@@ -10,6 +10,9 @@ internal sealed class PassResult
         Counted = new long[steps];
     }
 
+    /// <summary>A result with nothing summed in yet.</summary>
+    public static PassResult Empty(int steps) => new(steps) { Batches = 0 };
+
     /// <summary>The weighted loss that was differentiated.</summary>
     public double Loss { get; set; }
 
@@ -28,9 +31,13 @@ internal sealed class PassResult
     /// <summary>Positions that had every step (the chain acceptance denominator).</summary>
     public long ChainPositions { get; set; }
 
-    /// <summary>Adds another pass's counts (for evaluation over several batches).</summary>
+    /// <summary>Passes summed into this one (1 for a single pass).</summary>
+    public int Batches { get; private set; } = 1;
+
+    /// <summary>Adds another pass's sums (for evaluation over several batches; start from <see cref="Empty"/>).</summary>
     public void Add(PassResult other)
     {
+        Batches += other.Batches;
         Loss += other.Loss;
         for (int i = 0; i < StepLoss.Length; i++)
         {
