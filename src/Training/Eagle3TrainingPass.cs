@@ -90,6 +90,10 @@ internal sealed class Eagle3TrainingPass<T> : ITrainingPass<T> where T : unmanag
     /// <summary>Unrolled steps.</summary>
     public int Steps => _steps;
 
+    /// <summary>When set, each step's logits ([n, Vd], row = sequence · positions + t) are copied here before the loss
+    /// replaces them with its gradient (for comparing with the inference head).</summary>
+    public T[][]? CapturedLogits { get; set; }
+
     /// <summary>Runs the forward pass over <paramref name="batch"/> and, when <paramref name="backward"/>, adds the
     /// loss gradient to every parameter's <see cref="Parameter{T}.Gradient"/>.</summary>
     public PassResult Run(HeadBatch<T> batch, bool backward)
@@ -178,6 +182,7 @@ internal sealed class Eagle3TrainingPass<T> : ITrainingPass<T> where T : unmanag
         // out = norm(h2); logits = lm_head(out)
         RmsNormOps<T>.Forward(_h2[i], h, 0, W(P.Norm), _out[i], h, 0, _outInv[i], 1, 0, n, h, _eps);
         _ops.MultiplyTransposed(_out[i], n, h, W(P.LmHead), c.DraftVocabSize, _logits[i]);
+        if (CapturedLogits != null) Array.Copy(_logits[i], CapturedLogits[i], _logits[i].Length);
     }
 
     /// <summary>Step i's mean cross-entropy; turns its logits into the loss gradient (weight 0.8^i / rows).</summary>

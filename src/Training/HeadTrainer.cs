@@ -19,6 +19,8 @@ public static class HeadTrainer
     public static HeadTrainingSummary Run(HeadTrainingOptions options, Action<string> log)
     {
         options.Validate();
+        if (options.Resume && !File.Exists(HeadCheckpoint.StatePath(options.OutputDirectory)))
+            throw new FileNotFoundException($"{HeadCheckpoint.StatePath(options.OutputDirectory)}: no resume state to continue from (train without --resume first)");
         var c = CultureInfo.InvariantCulture;
         long started = Stopwatch.GetTimestamp();
         using var backend = new CpuBackend(options.Threads);
