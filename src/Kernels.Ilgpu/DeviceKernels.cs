@@ -10,7 +10,7 @@ internal struct AttentionArgs
     public ArrayView<float> Keys;       // [capacity, kvHeads * headDim]
     public ArrayView<float> Values;     // [capacity, kvHeads * headDim]
     public ArrayView<float> Output;     // [rows, heads * headDim]
-    public ArrayView<int> Ancestors;    // per row, its own batch index and its ancestors', root first
+    public ArrayView<int> Ancestors;    // per row, its own tree region row and its ancestors', root first (slot = Prefix + region row)
     public ArrayView<int> AncestorStart; // [rows + 1] offsets into Ancestors
     public ArrayView<float> PartialMax; // [rows, heads, chunks]
     public ArrayView<float> PartialSum; // [rows, heads, chunks]
@@ -18,7 +18,7 @@ internal struct AttentionArgs
     public int Heads;
     public int KvHeads;
     public int HeadDim;
-    public int Prefix;
+    public int Prefix;                  // shared rows every row sees (the tree region starts after them)
     public int Window;                  // sliding-window width, 0: none
     public int Chunk;
     public int Chunks;
@@ -522,7 +522,7 @@ internal static class DeviceKernels
 
     /// <summary>
     /// Attention of one (key chunk, head, row): grid (chunks, heads, rows). The row's visible keys are the
-    /// prefix slots 0..Prefix-1 followed by its ancestors' slots and its own (tree mask by parent array,
+    /// shared slots 0..Prefix-1 followed by its ancestors' slots and its own (tree mask by parent array,
     /// never a dense mask); this group takes visible keys [chunk·Chunk, (chunk+1)·Chunk). Each warp scores
     /// one key at a time (lanes split the head dimension, shuffle reduction), scores stay in shared memory,
     /// softmax subtracts the chunk maximum, and each thread accumulates output dimensions over the chunk's
