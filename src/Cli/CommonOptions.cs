@@ -22,7 +22,7 @@ public static class CommonOptions
     /// <summary>--dtype.</summary>
     public static Option<string?> DType() => new("--dtype")
     {
-        Description = "Convert the weight matrices at load time: f32, bf16, f16 or q8_0 (default: keep the stored dtype).",
+        Description = "Convert the weight matrices at load time: f32, bf16, f16, q8_0 or q4_0 (default: keep the stored dtype).",
     };
 
     /// <summary>Parses a --dtype value; null keeps the stored dtype.</summary>

@@ -11,12 +11,14 @@ public enum DType
     BF16,
     /// <summary>Blocks of 32 signed bytes sharing one scale (as GGUF's Q8_0).</summary>
     Q8_0,
+    /// <summary>Blocks of 32 4-bit values sharing one scale (as GGUF's Q4_0).</summary>
+    Q4_0,
 }
 
 /// <summary>Sizes and names of <see cref="DType"/> values.</summary>
 public static class DTypeInfo
 {
-    /// <summary>Elements per Q8_0 block.</summary>
+    /// <summary>Elements per Q8_0 (and Q4_0) block.</summary>
     public const int Q8BlockSize = 32;
 
     /// <summary>Bytes taken by <paramref name="elements"/> values of <paramref name="type"/> laid out densely.</summary>
@@ -26,6 +28,8 @@ public static class DTypeInfo
         DType.F16 or DType.BF16 => elements * 2,
         // Q8_0: per block of 32 values, one F16 scale and 32 int8 quants (34 bytes), as GGUF.
         DType.Q8_0 => elements + elements / Q8BlockSize * 2,
+        // Q4_0: per block of 32 values, one F16 scale and 16 bytes of nibbles (18 bytes), as GGUF.
+        DType.Q4_0 => elements / 2 + elements / Q8BlockSize * 2,
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
     };
 
@@ -38,14 +42,15 @@ public static class DTypeInfo
         _ => null,
     };
 
-    /// <summary>Parses a user-facing dtype name (f32, f16, bf16, q8_0), case-insensitive.</summary>
+    /// <summary>Parses a user-facing dtype name (f32, f16, bf16, q8_0, q4_0), case-insensitive.</summary>
     public static DType Parse(string name) => name.ToLowerInvariant() switch
     {
         "f32" or "float32" => DType.F32,
         "f16" or "float16" => DType.F16,
         "bf16" or "bfloat16" => DType.BF16,
         "q8_0" or "q8" => DType.Q8_0,
-        _ => throw new ArgumentException($"unknown dtype '{name}' (expected f32, f16, bf16 or q8_0)"),
+        "q4_0" or "q4" => DType.Q4_0,
+        _ => throw new ArgumentException($"unknown dtype '{name}' (expected f32, f16, bf16, q8_0 or q4_0)"),
     };
 
     /// <summary>The lower-case name used on the command line.</summary>
@@ -55,6 +60,7 @@ public static class DTypeInfo
         DType.F16 => "f16",
         DType.BF16 => "bf16",
         DType.Q8_0 => "q8_0",
+        DType.Q4_0 => "q4_0",
         _ => type.ToString(),
     };
 }

@@ -240,6 +240,15 @@ public class IlgpuKernelTests
         Assert.Contains("ilgpu", e.Message);
     }
 
+    [Fact]
+    public void Q4WeightsAreRejectedClearly()
+    {
+        var host = new HostTensor("w", DType.Q4_0, new[] { 1, 32 }, 1, 18);
+        var e = Assert.Throws<NotSupportedException>(() => _f.Gpu.UploadWeight(host));
+        Assert.Contains("q4_0", e.Message);
+        Assert.Contains("ilgpu", e.Message);
+    }
+
     internal static int[] RandomTree(Random rng, int n)
     {
         var parents = new int[n];

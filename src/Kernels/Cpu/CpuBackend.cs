@@ -101,6 +101,9 @@ public sealed unsafe class CpuBackend : IBackend
                 case DType.Q8_0:
                     Q8Format.DequantizeRow((byte*)t.Pointer + id * DType.Q8_0.ByteSize(dim), dst.Slice(0, dim));
                     break;
+                case DType.Q4_0:
+                    Q4Format.DequantizeRow((byte*)t.Pointer + id * DType.Q4_0.ByteSize(dim), dst.Slice(0, dim));
+                    break;
                 default:
                     throw new NotSupportedException($"embedding lookup on {t.DType} is not supported");
             }

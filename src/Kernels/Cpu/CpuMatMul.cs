@@ -8,7 +8,7 @@ using SpecCore.Tensors;
 namespace SpecCore.Kernels.Cpu;
 
 /// <summary>
-/// y = x · Wᵀ on the CPU for F32, BF16, F16 and Q8_0 weights.
+/// y = x · Wᵀ on the CPU for F32, BF16, F16, Q8_0 and Q4_0 weights.
 /// </summary>
 /// <remarks>
 /// Work is split by output rows into chunks (a multiple of 4 rows); each pool thread takes the chunks of its
@@ -91,11 +91,17 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
                 _avx2 = false;
                 QuantizeActivations();
                 break;
+            case DType.Q4_0:
+                if (_in % DTypeInfo.Q8BlockSize != 0) throw new ArgumentException($"q4_0 matmul needs a multiple of {DTypeInfo.Q8BlockSize} columns, got {_in}");
+                _simd = !_forceScalar && Avx2.IsSupported;
+                _avx2 = false;
+                QuantizeActivations();
+                break;
             default:
                 throw new NotSupportedException($"matmul on {_dtype} weights is not supported by the CPU backend");
         }
 
-        if (_dtype == DType.Q8_0) _ = HalfTable.Values; // built before the kernels read it
+        if (_dtype is DType.Q8_0 or DType.Q4_0) _ = HalfTable.Values; // built before the kernels read it
         // Split by the work of a batch of at least SplitBatch tokens: a matrix worth splitting for a short verify pass is split
         // for a single token too. Deciding by the batch alone ran a 192 × 192 projection on one thread in a decode step and
         // on two in a verify pass, and the single-threaded decode step was the slower: stories2M plain decoding ran 1.10×
@@ -134,6 +140,10 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
                     if (s_vnni) RowsQ8<VnniDot>(start, end);
                     else RowsQ8<Avx2Dot>(start, end);
                     return;
+                case DType.Q4_0:
+                    if (s_vnni && !_forceAvx2) RowsQ4<VnniDot>(start, end, s_q8FourTokens);
+                    else RowsQ4<Avx2Dot>(start, end, s_q8FourTokens && !_forceAvx2);
+                    return;
             }
         }
         if (_avx2)
@@ -146,6 +156,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
             }
         }
         if (_dtype == DType.Q8_0) RowsQ8Scalar(start, end);
+        else if (_dtype == DType.Q4_0) RowsQ4Scalar(start, end);
         else RowsPortable(start, end);
     }
 
@@ -527,6 +538,9 @@ internal static unsafe class HalfTable
 internal interface IInt8Dot
 {
     static abstract Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX);
+
+    /// <summary>acc + Σ over each 4-byte group of u · s (u unsigned, at most 128; s signed).</summary>
+    static abstract Vector256<int> DotAdd(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s);
 }
 
 /// <summary>AvxVnni vpdpbusd.</summary>
@@ -535,6 +549,10 @@ internal readonly struct VnniDot : IInt8Dot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX) =>
         AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, absW, signedX);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> DotAdd(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s) =>
+        AvxVnni.MultiplyWideningAndAdd(acc, u, s);
 }
 
 /// <summary>Avx2 vpmaddubsw + vpmaddwd. |w| ≤ 128 and |x| ≤ 127: a pair sum saturates int16 only for two
@@ -544,6 +562,9 @@ internal readonly struct Avx2Dot : IInt8Dot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX) =>
         Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(absW, signedX), Vector256.Create((short)1));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> DotAdd(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s) => acc + Dot(u, s);
 }
 
 /// <summary>A token-tile height known to the JIT, so one kernel body compiles to 1-, 2-, 3- and 4-row variants.</summary>
