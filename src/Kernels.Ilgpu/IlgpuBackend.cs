@@ -364,6 +364,15 @@ public sealed class IlgpuBackend : IBackend
         }
     }
 
+    /// <inheritdoc />
+    /// <remarks>One launch per matrix: launches are queued on the stream without waiting, so fusing them would save
+    /// little here.</remarks>
+    public void MatMulGroup(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> outputs, int rows)
+    {
+        if (weights.Length != outputs.Length) throw new ArgumentException($"matmul group: {weights.Length} weights but {outputs.Length} outputs");
+        for (int i = 0; i < weights.Length; i++) MatMul(x, weights[i], outputs[i], rows);
+    }
+
     private void RunMatMul<TW>(WeightKernels<TW> k, TW w, IlgpuTensor x, IlgpuTensor y, int rows, int inDim, int outDim)
         where TW : struct, IWeightView
     {

@@ -49,6 +49,11 @@ public interface IBackend : IDisposable
     /// output: [rows, out]. Each weight row is read once for all rows (a GEMM, not rows GEMVs).</summary>
     void MatMul(DeviceTensor x, DeviceTensor weight, DeviceTensor output, int rows);
 
+    /// <summary>outputs[i] = x · weights[i]ᵀ for the first rows, for up to four matrices that share the input (a layer's
+    /// Q/K/V projections, or gate and up): the same results as one <see cref="MatMul"/> per matrix, in one pass
+    /// over the input and, on the CPU, one dispatch to the worker threads. Weights may differ in dtype and rows.</summary>
+    void MatMulGroup(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> outputs, int rows);
+
     /// <summary>Rotates x in place with rotary embeddings in the Hugging Face rotate-half layout:
     /// for head h, pair (j, j + headDim/2) of row r turns by angle positions[r] * invFreq[j].
     /// x: [rows, heads * headDim].</summary>

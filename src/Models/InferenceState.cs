@@ -21,6 +21,8 @@ public sealed class InferenceState : IDisposable
         Gate = backend.Allocate(DType.F32, maxBatch, c.IntermediateSize);
         Up = backend.Allocate(DType.F32, maxBatch, c.IntermediateSize);
         DeviceLogits = backend.Allocate(DType.F32, maxBatch, c.VocabSize);
+        Qkv = [Q, K, V];
+        GateUp = [Gate, Up];
         Logits = new float[maxBatch * c.VocabSize];
         Positions = new int[maxBatch];
         ChainParents = new int[maxBatch];
@@ -49,6 +51,8 @@ public sealed class InferenceState : IDisposable
     internal DeviceTensor Gate { get; }       // [maxBatch, ffn]
     internal DeviceTensor Up { get; }         // [maxBatch, ffn]
     internal DeviceTensor DeviceLogits { get; } // [maxBatch, vocab]
+    internal DeviceTensor[] Qkv { get; }      // [Q, K, V]: the outputs of one matmul group
+    internal DeviceTensor[] GateUp { get; }   // [Gate, Up]: the outputs of one matmul group
     internal float[] Logits { get; }          // [maxBatch, vocab] host copy
     internal int[] Positions { get; }         // [maxBatch]
     internal int[] ChainParents { get; }      // [maxBatch] i - 1: the causal-chain parent array

@@ -37,6 +37,15 @@ internal sealed class LayerWeights
     public DeviceTensor? BUp { get; init; }                   // [ffn] F32
     public DeviceTensor? BDown { get; init; }                 // [dim] F32
     public int Window { get; init; }                          // sliding-window width, 0: full attention
+
+    /// <summary>[Wq, Wk, Wv]: the projections of the attention's normed input, run as one matmul group.</summary>
+    public DeviceTensor[] Qkv => _qkv ??= [Wq, Wk, Wv];
+
+    /// <summary>[WGate, WUp]: the projections of the MLP's normed input, run as one matmul group.</summary>
+    public DeviceTensor[] GateUp => _gateUp ??= [WGate, WUp];
+
+    private DeviceTensor[]? _qkv;
+    private DeviceTensor[]? _gateUp;
 }
 
 /// <summary>A decoder-only transformer (RMSNorm, rotary attention with grouped-query heads, SwiGLU MLP)
@@ -282,9 +291,7 @@ public sealed class TransformerModel : IDisposable
             // Attention: x += Wo · attend(rope(norm_h(Wq·norm(x))), cache ∪ rope(norm_h(Wk·norm(x))), Wv·norm(x)),
             // with biases and per-head norms where the family has them.
             b.RmsNorm(state.X, w.AttentionNorm, state.Normed, n, c.RmsNormEps);
-            b.MatMul(state.Normed, w.Wq, state.Q, n);
-            b.MatMul(state.Normed, w.Wk, state.K, n);
-            b.MatMul(state.Normed, w.Wv, state.V, n);
+            b.MatMulGroup(state.Normed, w.Qkv, state.Qkv, n);
             if (w.Bq != null) b.AddBias(state.Q, w.Bq, n);
             if (w.Bk != null) b.AddBias(state.K, w.Bk, n);
             if (w.Bv != null) b.AddBias(state.V, w.Bv, n);
@@ -302,8 +309,7 @@ public sealed class TransformerModel : IDisposable
 
             // MLP: x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
             b.RmsNorm(state.X, w.MlpNorm, state.Normed, n, c.RmsNormEps);
-            b.MatMul(state.Normed, w.WGate, state.Gate, n);
-            b.MatMul(state.Normed, w.WUp, state.Up, n);
+            b.MatMulGroup(state.Normed, w.GateUp, state.GateUp, n);
             if (w.BGate != null) b.AddBias(state.Gate, w.BGate, n);
             if (w.BUp != null) b.AddBias(state.Up, w.BUp, n);
             b.SwiGlu(state.Gate, state.Up, n);

@@ -13,6 +13,7 @@ public sealed unsafe class CpuBackend : IBackend
 {
     private readonly WorkerPool _pool;
     private readonly CpuMatMul _matMul;
+    private readonly CpuMatMulGroup _matMulGroup;
     private readonly CpuAttention _attention;
     private readonly bool _simd;
     private Sampler? _sampler; // scratch of SampleTokens, kept while the vocabulary and options stay the same
@@ -33,6 +34,7 @@ public sealed unsafe class CpuBackend : IBackend
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(threads), n, "thread count must be at least 1");
         _pool = new WorkerPool(n);
         _matMul = new CpuMatMul(_pool, forceScalar, forceAvx2);
+        _matMulGroup = new CpuMatMulGroup(_pool, forceScalar, forceAvx2);
         _attention = new CpuAttention(_pool, forceScalar);
     }
 
@@ -179,6 +181,10 @@ public sealed unsafe class CpuBackend : IBackend
         _matMul.Run(Cast(x), Cast(weight), Cast(output), rows);
 
     /// <inheritdoc />
+    public void MatMulGroup(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> outputs, int rows) =>
+        _matMulGroup.Run(Cast(x), weights, outputs, rows);
+
+    /// <inheritdoc />
     public RopeTable CreateRopeTable(ReadOnlySpan<double> inverseFrequencies, int maxPositions) =>
         new CpuRopeTable(inverseFrequencies, maxPositions);
 
@@ -306,7 +312,7 @@ public sealed unsafe class CpuBackend : IBackend
         for (int r = 0; r < rows; r++) result[r] = sampler.Sample(t.Row(r), uniforms[r]);
     }
 
-    private static CpuTensor Cast(DeviceTensor t) =>
+    internal static CpuTensor Cast(DeviceTensor t) =>
         t as CpuTensor ?? throw new ArgumentException($"tensor belongs to another backend ({t.GetType().Name}), not the CPU backend");
 
     /// <inheritdoc />
@@ -314,5 +320,6 @@ public sealed unsafe class CpuBackend : IBackend
     {
         _pool.Dispose();
         _matMul.Dispose();
+        _matMulGroup.Dispose();
     }
 }
