@@ -200,6 +200,10 @@ public sealed class IlgpuBackend : IBackend
     // ---------------------------------------------------------------- memory
 
     /// <inheritdoc />
+    /// <remarks>Not yet: the ILGPU copy and attention kernels read and write F32 caches only.</remarks>
+    public bool SupportsF16KvCache => false;
+
+    /// <inheritdoc />
     public unsafe DeviceTensor UploadWeight(HostTensor weight)
     {
         long n = weight.ElementCount;

@@ -7,10 +7,10 @@ namespace SpecCore.Models;
 /// sized once for batches of up to <see cref="MaxBatch"/> tokens, so a forward pass allocates nothing.</summary>
 public sealed class InferenceState : IDisposable
 {
-    internal InferenceState(IBackend backend, ModelConfig c, int capacity, int maxBatch)
+    internal InferenceState(IBackend backend, ModelConfig c, int capacity, int maxBatch, DType kvType)
     {
         MaxBatch = maxBatch;
-        Cache = new KvCache(backend, c.Layers, capacity, c.KvDim);
+        Cache = new KvCache(backend, c.Layers, capacity, c.KvDim, kvType);
         X = backend.Allocate(DType.F32, maxBatch, c.HiddenSize);
         Normed = backend.Allocate(DType.F32, maxBatch, c.HiddenSize);
         Delta = backend.Allocate(DType.F32, maxBatch, c.HiddenSize);

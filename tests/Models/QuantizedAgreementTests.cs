@@ -20,24 +20,29 @@ public class QuantizedAgreementTests(ITestOutputHelper output)
         { "stories2M", "q4_0", 0.90 },
         { "stories260K", "q8_0", 0.95 },
         { "stories260K", "q4_0", 0.80 },
+        { "stories2M", "f32+kv-f16", 0.98 },
+        { "stories260K", "f32+kv-f16", 0.98 },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void GreedyAgreementWithF32(string model, string dtype, double floor)
     {
-        double agreement = Agreement(model, DTypeInfo.Parse(dtype), out int positions);
+        // "f32+kv-f16": F32 weights with an F16 KV cache, held to the floor of F16 weights.
+        bool f16Cache = dtype.EndsWith("+kv-f16", StringComparison.Ordinal);
+        DType weights = DTypeInfo.Parse(f16Cache ? dtype[..^"+kv-f16".Length] : dtype);
+        double agreement = Agreement(model, weights, f16Cache ? DType.F16 : DType.F32, out int positions);
         output.WriteLine($"{model} {dtype}: top-1 agreement with the F32 greedy continuation {agreement:F4} over {positions} positions");
         Assert.True(agreement >= floor, $"{model} {dtype}: agreement {agreement:F4} below {floor}");
     }
 
-    internal static double Agreement(string model, DType weightType, out int positions)
+    internal static double Agreement(string model, DType weightType, DType kvType, out int positions)
     {
         string dir = TestModels.Path(model);
         var config = ModelConfig.Load(dir);
         using var weights = CheckpointWeights.Open(dir);
         using var backend = new CpuBackend(2);
-        using var m = TransformerModel.Create(config, weights, backend, weightType);
+        using var m = TransformerModel.Create(config, weights, backend, weightType, kvType);
         using var doc = JsonDocument.Parse(File.ReadAllText(TestModels.Path($"reference/{model}.greedy.json")));
         int agree = 0;
         positions = 0;

@@ -31,11 +31,12 @@ public static class BenchCommand
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
         var dtype = CommonOptions.DType();
+        var kvDtype = CommonOptions.KvDType();
         var command = new Command("bench", "Time a model: prefill of an 8-token prompt, 128 decoded tokens (forward pass plus sampling, no detokenising), " +
             "verification passes of k tokens, and with a draft, speculative decoding against plain decoding in the same run " +
             "(each prompt right after plain decoding of it; speed-ups are medians over repeats of the prompt set).")
         {
-            model, synthetic, draft, draftSynthetic, lookup, accept, specK, tokens, promptTokens, verify, device, threads, dtype,
+            model, synthetic, draft, draftSynthetic, lookup, accept, specK, tokens, promptTokens, verify, device, threads, dtype, kvDtype,
         };
         command.SetAction(parse =>
         {
@@ -45,14 +46,15 @@ public static class BenchCommand
             int n = parse.GetValue(tokens);
             if (n < 1) throw new ArgumentException("--tokens must be at least 1");
             var weightType = CommonOptions.ParseDType(parse.GetValue(dtype));
+            var kvType = CommonOptions.ParseKvDType(parse.GetValue(kvDtype));
             var registry = ModelRegistry.Load();
             using IBackend backend = BackendFactory.Create(parse.GetValue(device)!, CommonOptions.ValidateThreads(parse.GetValue(threads)), Console.Error.WriteLine);
             Console.Error.WriteLine(preset != null ? $"building synthetic {preset}..." : $"loading {modelName}...");
             string? targetDir = modelName != null ? registry.Resolve(modelName) : null;
-            using var target = targetDir != null ? LoadedModel.Load(targetDir, backend, weightType) : LoadedModel.Synthetic(preset!, backend, weightType);
+            using var target = targetDir != null ? LoadedModel.Load(targetDir, backend, weightType, kvType) : LoadedModel.Synthetic(preset!, backend, weightType, kvType: kvType);
             var c = CultureInfo.InvariantCulture;
-            Console.WriteLine(string.Format(c, "model {0}: {1:F1} M weights streamed per token ({2:F1} MB, {3}), backend {4}",
-                target.Name, target.Model.StreamedWeightElements / 1e6, target.Model.StreamedWeightBytes / 1e6, target.Model.WeightType.Name(), backend.Description));
+            Console.WriteLine(string.Format(c, "model {0}: {1:F1} M weights streamed per token ({2:F1} MB, {3}, KV cache {5}), backend {4}",
+                target.Name, target.Model.StreamedWeightElements / 1e6, target.Model.StreamedWeightBytes / 1e6, target.Model.WeightType.Name(), backend.Description, target.Model.KvCacheType.Name()));
 
             double? bandwidth = null;
             if (backend is CpuBackend cpu)
@@ -84,8 +86,8 @@ public static class BenchCommand
             if (draftName != null && draftPreset != null) throw new ArgumentException("give either --draft or --draft-synthetic, not both");
             if (draftName == null && draftPreset == null && !parse.GetValue(lookup)) return 0;
 
-            using LoadedModel? draftModel = draftName != null ? LoadedModel.Load(registry.Resolve(draftName), backend, weightType)
-                : draftPreset != null ? LoadedModel.Synthetic(draftPreset, backend, weightType, seed: 99) : null;
+            using LoadedModel? draftModel = draftName != null ? LoadedModel.Load(registry.Resolve(draftName), backend, weightType, kvType)
+                : draftPreset != null ? LoadedModel.Synthetic(draftPreset, backend, weightType, seed: 99, kvType: kvType) : null;
             List<SpeculativeRow> rows;
             if (acceptText != null)
             {

@@ -44,10 +44,11 @@ public static class GenerateCommand
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
         var dtype = CommonOptions.DType();
+        var kvDtype = CommonOptions.KvDType();
 
         var command = new Command("generate", "Generate text from a prompt, streaming it to stdout; timings and speculation statistics go to stderr.")
         {
-            model, prompt, maxTokens, temperature, topP, topK, seed, draft, drafter, specK, tree, treeProfile, compare, noStop, stop, special, ctxSize, device, threads, dtype,
+            model, prompt, maxTokens, temperature, topP, topK, seed, draft, drafter, specK, tree, treeProfile, compare, noStop, stop, special, ctxSize, device, threads, dtype, kvDtype,
         };
         command.SetAction(parse =>
         {
@@ -96,8 +97,9 @@ public static class GenerateCommand
 
             using IBackend backend = BackendFactory.Create(parse.GetValue(device)!, CommonOptions.ValidateThreads(parse.GetValue(threads)), Console.Error.WriteLine);
             var weightType = CommonOptions.ParseDType(parse.GetValue(dtype));
-            using var target = LoadedModel.Load(targetDir, backend, weightType);
-            using LoadedModel? draftModel = draftDir != null ? LoadedModel.Load(draftDir, backend, weightType) : null;
+            var kvType = CommonOptions.ParseKvDType(parse.GetValue(kvDtype));
+            using var target = LoadedModel.Load(targetDir, backend, weightType, kvType);
+            using LoadedModel? draftModel = draftDir != null ? LoadedModel.Load(draftDir, backend, weightType, kvType) : null;
             Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture, "loaded {0} ({1} layers, dim {2}, {3}) in {4:F2} s on {5}",
                 target.Name, target.Config.Layers, target.Config.HiddenSize, target.Model.WeightType.Name(), target.LoadSeconds, backend.Description));
             if (draftModel != null)

@@ -51,6 +51,9 @@ public sealed unsafe class CpuBackend : IBackend
     public string Description => $"CPU, {Threads} thread(s), {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")}";
 
     /// <inheritdoc />
+    public bool SupportsF16KvCache => true;
+
+    /// <inheritdoc />
     public DeviceTensor UploadWeight(HostTensor weight) => new CpuTensor(weight.DType, weight.Shape, weight.Pointer);
 
     /// <inheritdoc />
@@ -224,19 +227,24 @@ public sealed unsafe class CpuBackend : IBackend
         var d = Cast(destination);
         if (s.Cols != d.Cols) throw new ArgumentException("CopyRows: column counts differ");
         if (sourceRow + rows > s.Rows || destinationRow + rows > d.Rows) throw new ArgumentOutOfRangeException(nameof(rows), "CopyRows: past the end of a tensor");
-        new ReadOnlySpan<float>((float*)s.Pointer + (long)sourceRow * s.Cols, rows * s.Cols).CopyTo(new Span<float>((float*)d.Pointer + (long)destinationRow * d.Cols, rows * d.Cols));
+        if (s.DType != DType.F32 || d.DType is not (DType.F32 or DType.F16)) throw new ArgumentException($"CopyRows: copies F32 rows into F32 or F16, not {s.DType} into {d.DType}");
+        var from = new ReadOnlySpan<float>((float*)s.Pointer + (long)sourceRow * s.Cols, rows * s.Cols);
+        if (d.DType == DType.F16) TensorPrimitives.ConvertToHalf(from, new Span<Half>((Half*)d.Pointer + (long)destinationRow * d.Cols, rows * d.Cols));
+        else from.CopyTo(new Span<float>((float*)d.Pointer + (long)destinationRow * d.Cols, rows * d.Cols));
     }
 
     /// <inheritdoc />
     public void GatherRows(DeviceTensor tensor, ReadOnlySpan<int> sourceRows, int destinationRow)
     {
         var t = Cast(tensor);
+        int rowBytes = checked((int)t.DType.ByteSize(t.Cols));
         for (int i = 0; i < sourceRows.Length; i++)
         {
             int src = sourceRows[i];
             int dst = destinationRow + i;
             if (src < dst) throw new ArgumentException("GatherRows: source rows must be ascending and not before their destination");
-            if (src != dst) t.Row(src).CopyTo(t.Row(dst));
+            if ((uint)src >= (uint)t.Rows) throw new ArgumentOutOfRangeException(nameof(sourceRows), $"GatherRows: row {src} is past the end");
+            if (src != dst) new ReadOnlySpan<byte>((byte*)t.Pointer + (long)src * rowBytes, rowBytes).CopyTo(new Span<byte>((byte*)t.Pointer + (long)dst * rowBytes, rowBytes));
         }
     }
 
