@@ -10,6 +10,14 @@ using SpecCore.Models.Registry;
 // Re-measure the acceptance profiles that sequoia trees use (written to profiles/):
 //   dotnet run -c Release --project bench -- profiles [threads]
 // End-to-end figures (prefill, decode, verify-k, chains, simulated acceptance) come from `speccore bench`.
+// The same weights as GGUF for llama.cpp (bench/llamacpp/compare.sh runs both side by side):
+//   dotnet run -c Release --project bench -- gguf <preset|model folder> <f32|f16|bf16|q8_0|q4_0> <out.gguf>
+if (args.Length > 0 && args[0] == "gguf")
+{
+    if (args.Length != 4) throw new ArgumentException("usage: gguf <preset|model folder> <f32|f16|bf16|q8_0|q4_0> <out.gguf>");
+    SpecCore.Bench.Gguf.GgufExport.Run(args[1], SpecCore.Tensors.DTypeInfo.Parse(args[2]), args[3]);
+    return 0;
+}
 if (args.Length > 0 && (args[0] == "trees" || args[0] == "profiles"))
 {
     string models = ModelRegistry.DefaultModelsFolder();
