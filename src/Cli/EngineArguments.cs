@@ -21,11 +21,12 @@ internal sealed class EngineArguments
     public readonly Option<string> Device = CommonOptions.Device();
     public readonly Option<int?> Threads = CommonOptions.Threads();
     public readonly Option<string?> DType = CommonOptions.DType();
+    public readonly Option<string?> KvDType = CommonOptions.KvDType();
 
     /// <summary>Adds the options to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (Option option in (Option[])[Model, Draft, Drafter, Heads, SpecK, Tree, TreeProfile, CtxSize, Device, Threads, DType])
+        foreach (Option option in (Option[])[Model, Draft, Drafter, Heads, SpecK, Tree, TreeProfile, CtxSize, Device, Threads, DType, KvDType])
             command.Options.Add(option);
     }
 
@@ -50,6 +51,7 @@ internal sealed class EngineArguments
             Drafter = drafter,
             Heads = heads,
             WeightType = CommonOptions.ParseDType(parse.GetValue(DType)),
+            KvType = CommonOptions.ParseKvDType(parse.GetValue(KvDType)),
             ContextSize = context,
             DraftLength = parse.GetValue(SpecK)!,
             Tree = parse.GetValue(Tree),

@@ -21,6 +21,9 @@ public sealed record EngineOptions
     /// <summary>Convert the weight matrices at load time (null: keep the stored dtype).</summary>
     public DType? WeightType { get; init; }
 
+    /// <summary>KV cache element type, F16 or F32 (null: F16 for models over 256 MB of weights on a backend that has it).</summary>
+    public DType? KvType { get; init; }
+
     /// <summary>Tokens each session holds, prompt plus output (null: the model's context, at most
     /// <see cref="SpecCore.Models.TransformerModel.DefaultContext"/>).</summary>
     public int? ContextSize { get; init; }

@@ -80,11 +80,11 @@ public sealed class InferenceEngine : IDisposable
         beforeWeights?.Invoke(plan);
 
         if (options.Heads != null) HeadDrafters.Detect(options.Heads); // a missing or unreadable head file is refused before the weights load
-        LoadedModel target = LoadedModel.Load(targetDir, backend, options.WeightType);
+        LoadedModel target = LoadedModel.Load(targetDir, backend, options.WeightType, options.KvType);
         LoadedModel? draft = null;
         try
         {
-            draft = draftDir != null ? LoadedModel.Load(draftDir, backend, options.WeightType) : null;
+            draft = draftDir != null ? LoadedModel.Load(draftDir, backend, options.WeightType, options.KvType) : null;
             if (tree is { NeedsProfile: true })
             {
                 string profilePath = options.TreeProfile
