@@ -29,6 +29,8 @@ internal sealed class ApiRequest
     /// <summary>Parses and checks a request body; every problem is an <see cref="ApiError"/> naming the field.</summary>
     public static ApiRequest Parse(ReadOnlySpan<byte> body, bool chat)
     {
+        // JSON text must be UTF-8 (RFC 8259); checked up front, since a string of invalid bytes would only fail when read.
+        if (!System.Text.Unicode.Utf8.IsValid(body)) throw new ApiError(400, "the body is not valid UTF-8", code: "invalid_json");
         JsonDocument doc;
         try
         {
@@ -40,7 +42,23 @@ internal sealed class ApiRequest
         {
             throw new ApiError(400, $"the body is not valid JSON: {e.Message}", code: "invalid_json");
         }
-        using (doc)
+        try
+        {
+            return Read(doc, chat);
+        }
+        catch (InvalidOperationException e)
+        {
+            // JsonElement.GetString refuses escapes that are not Unicode (a lone \ud800).
+            throw new ApiError(400, $"the body has a string that is not valid Unicode: {e.Message}", code: "invalid_json");
+        }
+        finally
+        {
+            doc.Dispose();
+        }
+    }
+
+    private static ApiRequest Read(JsonDocument doc, bool chat)
+    {
         {
             JsonElement root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new ApiError(400, "the body must be a JSON object");

@@ -25,6 +25,7 @@ public static class BenchCommand
         var lookup = new Option<bool>("--lookup") { Description = "Also benchmark the prompt-lookup drafter (real models)." };
         var accept = new Option<string?>("--accept") { Description = "Simulated acceptance rates, e.g. 0.6,0.8,0.9: each draft token is replaced by the target's own greedy token with that probability." };
         var specK = new Option<string>("--spec-k") { Description = "Draft lengths to benchmark, e.g. 1,2,4,8,auto.", DefaultValueFactory = _ => "1,2,3,4,5,6,7,8,auto" };
+        var trees = new Option<string?>("--tree") { Description = "Draft trees to benchmark beside the draft lengths, comma-separated, e.g. dynamic:16,dynamic:32:8:4,static:3x2x1 (sequoia needs a profile and is not offered here)." };
         var tokens = new Option<int>("--tokens") { Description = "Tokens to decode per run.", DefaultValueFactory = _ => 128 };
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length of the prefill phase (64 compares with llama.cpp's pp64).", DefaultValueFactory = _ => 8 };
         var verify = new Option<string>("--verify") { Description = "Verification batch sizes k to time.", DefaultValueFactory = _ => "1,2,4,8,16" };
@@ -36,7 +37,7 @@ public static class BenchCommand
             "verification passes of k tokens, and with a draft, speculative decoding against plain decoding in the same run " +
             "(each prompt right after plain decoding of it; speed-ups are medians over repeats of the prompt set).")
         {
-            model, synthetic, draft, draftSynthetic, lookup, accept, specK, tokens, promptTokens, verify, device, threads, dtype, kvDtype,
+            model, synthetic, draft, draftSynthetic, lookup, accept, specK, trees, tokens, promptTokens, verify, device, threads, dtype, kvDtype,
         };
         command.SetAction(parse =>
         {
@@ -89,6 +90,9 @@ public static class BenchCommand
 
             string[] ks = parse.GetValue(specK)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             foreach (string k in ks) Speculation.Generation.DraftLengthPolicy.Parse(k);
+            var treeSpecs = (parse.GetValue(trees) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(Speculation.Trees.TreeSpec.Parse).ToList();
+            if (treeSpecs.Any(t => t.NeedsProfile)) throw new ArgumentException("--tree: sequoia trees need an acceptance profile; bench takes static and dynamic trees");
             string? draftName = parse.GetValue(draft);
             string? draftPreset = parse.GetValue(draftSynthetic);
             string? acceptText = parse.GetValue(accept);
@@ -105,7 +109,7 @@ public static class BenchCommand
                     : throw new ArgumentException($"--accept values must be numbers in [0, 1], got '{a}'")).ToArray();
                 Console.WriteLine(string.Format(c, "draft {0}: {1:F1} MB per token ({2:P1} of the target's bytes)", draftModel.Name,
                     draftModel.Model.StreamedWeightBytes / 1e6, (double)draftModel.Model.StreamedWeightBytes / target.Model.StreamedWeightBytes));
-                rows = SpeculativeBenchmark.Synthetic(target.Model, draftModel.Model, alphas, ks, n, s => Console.Error.WriteLine($"  {s}"));
+                rows = SpeculativeBenchmark.Synthetic(target.Model, draftModel.Model, alphas, ks, n, s => Console.Error.WriteLine($"  {s}"), treeSpecs);
             }
             else
             {
@@ -131,6 +135,12 @@ public static class BenchCommand
                         rows.Add(SpeculativeBenchmark.Run(target.Model, () => new PromptLookupDrafter(target.Config.VocabSize), k, prompts, newTokens, expected));
                     }
                 }
+                foreach (var tree in treeSpecs)
+                {
+                    if (draftModel == null) continue;
+                    Console.Error.WriteLine($"  draft {draftModel.Name} tree {tree}");
+                    rows.Add(SpeculativeBenchmark.Run(target.Model, () => new DraftModelDrafter(draftModel.Model, SamplingOptions.Greedy, draftModel.Name), "1", prompts, newTokens, expected, tree: tree));
+                }
             }
             PrintRows(rows);
             return rows.All(r => r.OutputMatches) ? 0 : 1;
@@ -141,10 +151,10 @@ public static class BenchCommand
     private static void PrintRows(List<SpeculativeRow> rows)
     {
         var c = CultureInfo.InvariantCulture;
-        Console.WriteLine($"{"drafter",-24} {"k",5} {"accept",7} {"tok/round",9} {"mean k",7} {"tok/s",9} {"speed-up",9} {"predicted",9} {"same",5}");
+        Console.WriteLine($"{"drafter",-24} {"k/tree",-16} {"accept",7} {"tok/round",9} {"mean k",7} {"tok/s",9} {"speed-up",9} {"predicted",9} {"same",5}");
         foreach (var r in rows)
         {
-            Console.WriteLine(string.Format(c, "{0,-24} {1,5} {2,7:P1} {3,9:F2} {4,7:F2} {5,9:F1} {6,8:F2}x {7,9} {8,5}",
+            Console.WriteLine(string.Format(c, "{0,-24} {1,-16} {2,7:P1} {3,9:F2} {4,7:F2} {5,9:F1} {6,8:F2}x {7,9} {8,5}",
                 r.Drafter, r.DraftLength, r.AcceptanceRate, r.TokensPerRound, r.MeanK, r.TokensPerSecond, r.SpeedUp,
                 r.PredictedSpeedUp is double p ? p.ToString("F2", c) + "x" : "-", r.OutputMatches ? "yes" : "NO"));
         }

@@ -2,19 +2,20 @@ using SpecCore.Kernels.Sampling;
 using SpecCore.Models;
 using SpecCore.Speculation.Drafters;
 using SpecCore.Speculation.Generation;
+using SpecCore.Speculation.Trees;
 
 namespace SpecCore.Speculation.Benchmarking;
 
 /// <summary>One row of a speculative benchmark.</summary>
 /// <param name="Drafter">Drafter name.</param>
-/// <param name="DraftLength">"k" or "auto".</param>
+/// <param name="DraftLength">"k", "auto", or the tree setting.</param>
 /// <param name="Alpha">Simulated acceptance rate, or null for a real drafter.</param>
 /// <param name="AcceptanceRate">Measured per-token acceptance.</param>
 /// <param name="TokensPerRound">Tokens produced per target pass.</param>
 /// <param name="TokensPerSecond">Decode tokens per second (median over repeats).</param>
 /// <param name="SpeedUp">Tokens per second over plain decoding of the same prompts moments before (median over repeats).</param>
 /// <param name="PredictedSpeedUp">What the latency model predicts from measured step costs, if computed.</param>
-/// <param name="MeanK">Mean draft length chosen.</param>
+/// <param name="MeanK">Mean draft length chosen (trees: mean depth).</param>
 /// <param name="OutputMatches">True if the output equals plain greedy decoding.</param>
 public sealed record SpeculativeRow(string Drafter, string DraftLength, double? Alpha, double AcceptanceRate, double TokensPerRound,
     double TokensPerSecond, double SpeedUp, double? PredictedSpeedUp, double MeanK, bool OutputMatches);
@@ -57,9 +58,10 @@ public static class SpeculativeBenchmark
     /// A repeat of the prompt set gives one speed-up (its speculative tokens/s over its plain tokens/s); the row reports the
     /// medians over repeats, which go on (up to <see cref="MaxRepeats"/>) until both have run for <see cref="MinSeconds"/>.
     /// The draft-length policy lives across repeats, as it would in a long-running process: auto's exploration is in
-    /// the first repeat.</summary>
+    /// the first repeat. With <paramref name="tree"/> the drafter grows that tree each round instead (the draft length
+    /// is then ignored and the row is labelled with the tree).</summary>
     public static SpeculativeRow Run(TransformerModel target, Func<IDrafter> drafterFactory, string draftLength, IReadOnlyList<int[]> prompts,
-        int newTokens, IReadOnlyList<int[]> expected, double? alpha = null, double? predicted = null, int repeats = 2)
+        int newTokens, IReadOnlyList<int[]> expected, double? alpha = null, double? predicted = null, int repeats = 2, TreeSpec? tree = null)
     {
         using IDrafter drafter = drafterFactory();
         using var g = new Generator(target, drafter);
@@ -80,7 +82,7 @@ public static class SpeculativeBenchmark
                 var (po, ps) = plain.Generate(prompts[i], new GenerationOptions { MaxNewTokens = newTokens, IgnoreEos = true });
                 plainTokens += Math.Max(0, po.Length - 1);
                 plainSeconds += ps.DecodeSeconds;
-                var (o, s) = g.Generate(prompts[i], new GenerationOptions { MaxNewTokens = newTokens, DraftLength = policy, IgnoreEos = true });
+                var (o, s) = g.Generate(prompts[i], new GenerationOptions { MaxNewTokens = newTokens, DraftLength = policy, Tree = tree, IgnoreEos = true });
                 matches &= o.AsSpan().SequenceEqual(expected[i]);
                 tokens += Math.Max(0, o.Length - 1);
                 seconds += s.DecodeSeconds;
@@ -93,7 +95,7 @@ public static class SpeculativeBenchmark
             rates.Add(tokens / seconds);
             speedUps.Add(tokens / seconds / (plainTokens / plainSeconds));
         }
-        return new SpeculativeRow(drafter.Name, draftLength, alpha, tried > 0 ? accepted / tried : 0, rounds > 0 ? produced / rounds : 0,
+        return new SpeculativeRow(drafter.Name, tree?.ToString() ?? draftLength, alpha, tried > 0 ? accepted / tried : 0, rounds > 0 ? produced / rounds : 0,
             Median(rates), Median(speedUps), predicted, rounds > 0 ? kSum / rounds : 0, matches);
     }
 
@@ -107,10 +109,11 @@ public static class SpeculativeBenchmark
     /// <summary>
     /// The synthetic-acceptance benchmark: a real random-weight target and draft, with each draft token replaced by
     /// the target's own greedy token with probability α (see <see cref="OracleMixDrafter"/>). Also returns the
-    /// latency model's prediction from measured per-step costs.
+    /// latency model's prediction from measured per-step costs. Each tree setting of <paramref name="trees"/> is run
+    /// beside the draft lengths <paramref name="ks"/>.
     /// </summary>
     public static List<SpeculativeRow> Synthetic(TransformerModel target, TransformerModel draft, IReadOnlyList<double> alphas, IReadOnlyList<string> ks,
-        int newTokens, Action<string>? progress = null)
+        int newTokens, Action<string>? progress = null, IReadOnlyList<TreeSpec>? trees = null)
     {
         int vocab = target.Config.VocabSize;
         var prompts = new List<int[]> { Enumerable.Range(0, 8).Select(i => (1 + i * 37) % vocab).ToArray() };
@@ -139,6 +142,12 @@ public static class SpeculativeBenchmark
                 progress?.Invoke($"α={alpha:0.##} k={k}");
                 rows.Add(Run(target, () => new OracleMixDrafter(new DraftModelDrafter(draft, SamplingOptions.Greedy, "draft"), reference, alpha),
                     k, prompts, newTokens, expected, alpha, predicted));
+            }
+            foreach (TreeSpec tree in trees ?? Array.Empty<TreeSpec>())
+            {
+                progress?.Invoke($"α={alpha:0.##} tree {tree}");
+                rows.Add(Run(target, () => new OracleMixDrafter(new DraftModelDrafter(draft, SamplingOptions.Greedy, "draft"), reference, alpha),
+                    "1", prompts, newTokens, expected, alpha, tree: tree));
             }
         }
         return rows;

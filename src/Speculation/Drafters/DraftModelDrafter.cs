@@ -14,7 +14,9 @@ namespace SpecCore.Speculation.Drafters;
 /// Without a tree setting in the request it drafts a chain, one token per draft forward. With one
 /// (<see cref="DraftRequest.Tree"/>) the shared <see cref="TreeBuilder"/> grows a tree level by level and this
 /// drafter scores each level (<see cref="ITreeExpander"/>): the level's nodes to expand go through the draft in one
-/// batched forward with tree parents, so the draft cache then holds the expanded tree nodes after the sequence.
+/// batched forward (<see cref="TransformerModel.ForwardTree"/>) whose parents are rows earlier levels left in the
+/// cache, so a tree of depth d costs d draft passes and no path is run twice; the draft cache then holds the expanded
+/// tree nodes after the sequence.
 /// Next round the accepted expanded nodes are kept in the cache by compaction (no recompute) and the rest dropped.
 /// </remarks>
 public sealed class DraftModelDrafter : IDrafter, ITreeExpander
