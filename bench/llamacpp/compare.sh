@@ -59,7 +59,7 @@ import csv, sys
 rows = list(csv.DictReader(sys.stdin))
 for row in rows:
     phase = "decode" if int(row["n_gen"]) > 0 else "prefill"
-    print(f"{sys.argv[1]}\t{sys.argv[2]}\tllama.cpp\t{phase}\t{row[\"avg_ts\"]}")
+    print("\t".join([sys.argv[1], sys.argv[2], "llama.cpp", phase, row["avg_ts"]]))
 ' "$model" "$dtype" >> "$results"
       # SpecCore: the phases bench prints, same prompt and generation lengths; the KV cache as llama.cpp keeps it (F16).
       "$speccore" bench "${source[@]}" --dtype "$dtype" --kv-dtype f16 --device cpu --threads "$threads" \

@@ -20,8 +20,9 @@ namespace SpecCore.Kernels.Cpu;
 /// 4 contiguous floats per token. With AVX2 but no AVX-512 the float tiles are Vector256, 4 rows × 2 tokens
 /// and 2 rows × 4 tokens for batches of 3+ (CpuMatMul.Avx2.cs). Q8_0 quantizes the activations to int8 per 32-block once per call
 /// and uses int8 dot products (AvxVnni vpdpbusd, else Avx2 vpmaddubsw + vpmaddwd) with the
-/// |w| / sign(x, w) trick. Without AVX2 (or when forced) the portable path widens each weight
-/// row and uses TensorPrimitives.Dot (Q8_0: scalar integer dots).
+/// |w| / sign(x, w) trick; Q4_0 does the same on unpacked nibbles (CpuMatMul.Q4.cs). Without AVX2 (or when forced) the
+/// portable path widens each weight row and uses TensorPrimitives.Dot (Q8_0, Q4_0: scalar integer dots).
+/// <see cref="CpuMatMulGroup"/> runs several prepared matmuls over one input as one dispatch.
 /// </remarks>
 internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
 {
