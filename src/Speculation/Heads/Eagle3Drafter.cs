@@ -129,7 +129,8 @@ public sealed class Eagle3Drafter : IFeatureDrafter
         if (n > 0)
         {
             for (int i = 0; i < n; i++) _parents[i] = i - 1;
-            _head.Step(_s, n, _tokens.AsSpan(0, n), _positions.AsSpan(0, n), _entries, _parents.AsSpan(0, n));
+            // Committed entries need only their keys and values: nothing reads their output.
+            _head.Step(_s, n, _tokens.AsSpan(0, n), _positions.AsSpan(0, n), _entries, _parents.AsSpan(0, n), keysOnly: true);
             for (int i = 0; i < n; i++) _entryPosition[_entries + i] = _positions[i] - 1;
             _entries += n;
         }
