@@ -7,9 +7,18 @@ using SpecCore.Models.Registry;
 //   dotnet run -c Release --project bench -- --filter '*MatMul*'
 // Tree vs chain vs plain speculation on the shared pairs (same prompts, one run):
 //   dotnet run -c Release --project bench -- trees [threads] [tokens]      (env CHAINS=1,4,15 TREES=sequoia:15,dynamic:15 PAIRS=stories2M)
+// Drafting cost of a tree round against a chain of the same depth (main pair, interleaved repeats):
+//   dotnet run -c Release --project bench -- draftcost [threads] [tokens] [repeats]   (env SETTINGS=k=16,dynamic:16)
 // Re-measure the acceptance profiles that sequoia trees use (written to profiles/):
 //   dotnet run -c Release --project bench -- profiles [threads]
 // End-to-end figures (prefill, decode, verify-k, chains, simulated acceptance) come from `speccore bench`.
+if (args.Length > 0 && args[0] == "draftcost")
+{
+    string? settings = Environment.GetEnvironmentVariable("SETTINGS");
+    TreeDraftCost.Run(ModelRegistry.DefaultModelsFolder(), args.Length > 1 ? int.Parse(args[1]) : Environment.ProcessorCount, Console.Out,
+        args.Length > 2 ? int.Parse(args[2]) : 128, args.Length > 3 ? int.Parse(args[3]) : 5, settings is { Length: > 0 } ? settings.Split(',') : null);
+    return 0;
+}
 if (args.Length > 0 && (args[0] == "trees" || args[0] == "profiles"))
 {
     string models = ModelRegistry.DefaultModelsFolder();

@@ -16,7 +16,10 @@ public static class CliApp
             "(draft models, prompt lookup, token trees). Loads Hugging Face safetensors checkpoints; runs on the CPU (SIMD) or, " +
             "in JIT builds, on GPUs through ILGPU.");
         root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(ChatCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(TrainHeadCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
         root.Subcommands.Add(DevicesCommand.Create());
         foreach (Option option in root.Options)

@@ -454,30 +454,29 @@ public sealed class IlgpuBackend : IBackend
         if (qt.Cols < heads * headDim || ot.Cols < heads * headDim || rows > qt.Rows || rows > ot.Rows) throw new ArgumentException("attention: q/output too small");
         if (rows == 0) return;
 
-        // Each row's own keys: its ancestors and itself, root first (batch indices; slot = prefix + index).
+        // Each row's own keys: its ancestors and itself, root first (tree region rows; slot = shared + row).
         int total = 0;
         if (_ancestorStartHost.Length < rows + 1) _ancestorStartHost = new int[rows + 1];
         int maxOwn = 0;
         ReadOnlySpan<int> parents = batch.Parents;
+        for (int r = 0; r < parents.Length; r++)
+            if (parents[r] >= r || parents[r] < -1) throw new ArgumentException($"attention: parent {parents[r]} of tree row {r} must be -1 or an earlier row");
+        int cachedTree = batch.CachedTreeRows;
         for (int i = 0; i < rows; i++)
         {
             int depth = 0;
-            for (int j = i; j >= 0; j = parents[j])
-            {
-                if (parents[j] >= j) throw new ArgumentException($"parent {parents[j]} of token {j} must be -1 or an earlier token");
-                depth++;
-            }
+            for (int j = cachedTree + i; j >= 0; j = parents[j]) depth++;
             if (_ancestorHost.Length < total + depth) Array.Resize(ref _ancestorHost, Math.Max(2 * _ancestorHost.Length, total + depth));
             _ancestorStartHost[i] = total;
             int k = total + depth;
-            for (int j = i; j >= 0; j = parents[j]) _ancestorHost[--k] = j;
+            for (int j = cachedTree + i; j >= 0; j = parents[j]) _ancestorHost[--k] = j;
             total += depth;
             maxOwn = Math.Max(maxOwn, depth);
         }
         _ancestorStartHost[rows] = total;
 
         int chunk = _attentionChunk;
-        int maxVisible = batch.PrefixLength + maxOwn;
+        int maxVisible = batch.SharedLength + maxOwn;
         if (batch.Window > 0) maxVisible = Math.Min(maxVisible, batch.Window);
         int chunks = (maxVisible + chunk - 1) / chunk;
         var args = new AttentionArgs
@@ -491,7 +490,7 @@ public sealed class IlgpuBackend : IBackend
             Heads = heads,
             KvHeads = kvHeads,
             HeadDim = headDim,
-            Prefix = batch.PrefixLength,
+            Prefix = batch.SharedLength,
             Window = batch.Window,
             Chunk = chunk,
             Chunks = chunks,
@@ -554,6 +553,13 @@ public sealed class IlgpuBackend : IBackend
         _stream.Synchronize();
         dst.CopyToCPU(_stream, result[..rows]);
         _stream.Synchronize();
+        RefuseNonFiniteRows(result[..rows]);
+    }
+
+    /// <summary>The kernels return token -1 for a row holding a NaN or infinity: like the CPU sampler, refuse it.</summary>
+    private static void RefuseNonFiniteRows(ReadOnlySpan<int> tokens)
+    {
+        if (tokens.Contains(-1)) throw new NonFiniteLogitsException();
     }
 
     /// <inheritdoc />
@@ -591,6 +597,7 @@ public sealed class IlgpuBackend : IBackend
         _stream.Synchronize();
         dst.CopyToCPU(_stream, result[..rows]);
         _stream.Synchronize();
+        RefuseNonFiniteRows(result[..rows]);
     }
 
     // ---------------------------------------------------------------- helpers

@@ -239,6 +239,31 @@ public sealed class TransformerModel : IDisposable
     }
 
     /// <summary>
+    /// Runs new token-tree tokens whose parents may be tree rows that earlier calls left in the cache, and returns their
+    /// logits like <see cref="Forward"/>. Cache rows [0, <paramref name="sharedLength"/>) are the sequence every token
+    /// sees; rows [<paramref name="sharedLength"/>, cache length) are earlier tree tokens, seen only by their descendants.
+    /// <paramref name="treeParents"/> gives the parent of every tree row counted from <paramref name="sharedLength"/>: the
+    /// cached tree rows' first, then one per new token (-1: hangs off the sequence). Token i is placed at position
+    /// sharedLength + its depth in the tree − 1 and its keys and values at slot cache length + i, so a tree is drafted
+    /// level by level without running any path twice.
+    /// </summary>
+    public ReadOnlySpan<float> ForwardTree(InferenceState state, ReadOnlySpan<int> tokens, int sharedLength, ReadOnlySpan<int> treeParents,
+        LogitsRows logitsRows = LogitsRows.All)
+    {
+        int n = tokens.Length;
+        if (sharedLength < 0 || sharedLength > state.Cache.Length)
+            throw new ArgumentOutOfRangeException(nameof(sharedLength), sharedLength, $"shared rows must be between 0 and the cache length {state.Cache.Length}");
+        if (treeParents.Length != state.Cache.Length - sharedLength + n)
+            throw new ArgumentException($"tree parents must cover the {state.Cache.Length - sharedLength} cached tree rows and the {n} new tokens", nameof(treeParents));
+        RunLayers(state, tokens, treeParents, sharedLength);
+        int rows = logitsRows == LogitsRows.Last ? 1 : n;
+        ComputeLogits(state, n, rows);
+        Span<float> logits = state.Logits.AsSpan(0, rows * Config.VocabSize);
+        Backend.Read(state.DeviceLogits, logits);
+        return logits;
+    }
+
+    /// <summary>
     /// Runs the model over new tokens like <see cref="Forward"/>, then samples on the backend instead of
     /// returning logits: <paramref name="result"/> gets one token for each of the last
     /// <c>result.Length</c> tokens of the batch (1: the next token, as <see cref="LogitsRows.Last"/>; all:
@@ -259,8 +284,9 @@ public sealed class TransformerModel : IDisposable
     }
 
     /// <summary>The transformer blocks over a batch: leaves the final residual stream in state.X ([n, dim])
-    /// and the batch's keys and values in the cache.</summary>
-    private void RunLayers(InferenceState state, ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents)
+    /// and the batch's keys and values in the cache. With <paramref name="sharedLength"/> (else the whole cache is
+    /// shared), <paramref name="parents"/> covers the cached tree rows after it too (see <see cref="ForwardTree"/>).</summary>
+    private void RunLayers(InferenceState state, ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, int sharedLength = -1)
     {
         int n = tokens.Length;
         if (n == 0) throw new ArgumentException("forward needs at least one token", nameof(tokens));
@@ -268,15 +294,29 @@ public sealed class TransformerModel : IDisposable
         int prefix = state.Cache.Length;
         if (prefix + n > state.Cache.Capacity)
             throw new InvalidOperationException($"sequence of {prefix + n} tokens exceeds the context of {state.Cache.Capacity}");
-        if (parents.IsEmpty) parents = state.ChainParents.AsSpan(0, n);
-        else if (parents.Length != n) throw new ArgumentException("parents must have one entry per token", nameof(parents));
+        if (sharedLength < 0) sharedLength = prefix;
+        int cachedTree = prefix - sharedLength; // earlier tree rows in the cache: region rows [0, cachedTree)
+        if (parents.IsEmpty && cachedTree == 0) parents = state.ChainParents.AsSpan(0, n);
+        else if (parents.Length != cachedTree + n) throw new ArgumentException("parents must have one entry per token", nameof(parents));
 
         Span<int> positions = state.Positions.AsSpan(0, n);
         for (int i = 0; i < n; i++)
         {
-            int p = parents[i];
-            if (p >= i || p < -1) throw new ArgumentException($"parent {p} of token {i} must be -1 or an earlier token", nameof(parents));
-            positions[i] = p < 0 ? prefix : positions[p] + 1;
+            int p = parents[cachedTree + i];
+            if (p >= cachedTree + i || p < -1) throw new ArgumentException($"parent {p} of token {i} must be -1 or an earlier token", nameof(parents));
+            if (p < 0) positions[i] = sharedLength;
+            else if (p >= cachedTree) positions[i] = positions[p - cachedTree] + 1;
+            else
+            {
+                // A parent left in the cache by an earlier call: its position is the shared length plus its depth.
+                int position = sharedLength;
+                for (int j = p; j >= 0; j = parents[j])
+                {
+                    if (parents[j] >= j || parents[j] < -1) throw new ArgumentException($"parent {parents[j]} of cached tree row {j} must be -1 or an earlier row", nameof(parents));
+                    position++;
+                }
+                positions[i] = position;
+            }
         }
 
         ModelConfig c = Config;
@@ -304,7 +344,7 @@ public sealed class TransformerModel : IDisposable
             b.CopyRows(state.K, 0, state.Cache.Keys(l), prefix, n);
             b.CopyRows(state.V, 0, state.Cache.Values(l), prefix, n);
             b.Attention(state.Q, state.Cache.Keys(l), state.Cache.Values(l), state.Attended, c.Heads, c.KvHeads, c.HeadDim,
-                new AttentionBatch(prefix, parents, w.Window));
+                new AttentionBatch(sharedLength, prefix, parents, w.Window));
             b.MatMul(state.Attended, w.Wo, state.Delta, n);
             if (w.Bo != null) b.AddBias(state.Delta, w.Bo, n);
             b.Add(state.X, state.Delta, n);

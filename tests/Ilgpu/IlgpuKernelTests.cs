@@ -213,6 +213,45 @@ public class IlgpuKernelTests
             $"attention {heads}/{kvHeads}x{headDim} prefix {prefix} {shape} [{string.Join(",", parents)}]");
     }
 
+    public static TheoryData<int, int, int> CachedTreeCases()
+    {
+        var data = new TheoryData<int, int, int>();
+        foreach (int shared in new[] { 0, 5, 2 * IlgpuFixture.AttentionChunk + 3 })
+            foreach (int window in new[] { 0, 4 })
+                data.Add(shared, window, 6);
+        data.Add(9, 0, 1);
+        return data;
+    }
+
+    /// <summary>Attention whose batch hangs under tree rows an earlier batch left in the cache (after the shared
+    /// rows): a random region of 13 rows of which the first <paramref name="cached"/> are cached, against the
+    /// double-precision masked reference and the CPU backend. Tolerance: 1e-4 relative + 1e-5.</summary>
+    [Theory]
+    [MemberData(nameof(CachedTreeCases))]
+    public void AttentionWithCachedTreeParentsMatchesReference(int shared, int window, int cached)
+    {
+        using var p = new Pair(_f, 300 + shared * 3 + window + cached);
+        const int heads = 4, kvHeads = 2, headDim = 8;
+        int[] parents = RandomTree(p.Rng, 13);
+        int rows = parents.Length - cached;
+        int capacity = shared + parents.Length + 2;
+        int kvDim = kvHeads * headDim;
+        float[] qh = p.Random(rows * heads * headDim, 3f), kh = p.Random(capacity * kvDim), vh = p.Random(capacity * kvDim);
+        var q = p.Activation(qh, rows, heads * headDim);
+        var k = p.Activation(kh, capacity, kvDim);
+        var v = p.Activation(vh, capacity, kvDim);
+        var o = p.Activation(new float[rows * heads * headDim], rows, heads * headDim);
+        var batch = new AttentionBatch(shared, shared + cached, parents, window);
+        _f.Gpu.Attention(q.Gpu, k.Gpu, v.Gpu, o.Gpu, heads, kvHeads, headDim, batch);
+        _f.Cpu.Attention(q.Cpu, k.Cpu, v.Cpu, o.Cpu, heads, kvHeads, headDim, batch);
+        float[] actual = p.ReadGpu(o.Gpu, rows * heads * headDim);
+        float[] expected = SpecCore.Tests.Kernels.AttentionTests.Reference(qh, kh, vh, heads, kvHeads, headDim, shared, parents, window, cached)
+            .Select(x => (float)x).ToArray();
+        string what = $"cached-tree attention shared {shared} window {window} cached {cached} [{string.Join(",", parents)}]";
+        AssertClose(expected, actual, 1e-4, 1e-5, what);
+        AssertClose(expected, p.ReadCpu(o.Cpu, rows * heads * headDim), 1e-4, 1e-5, what + " (cpu)");
+    }
+
     /// <summary>Real models have attention scores above 88: the softmax must subtract the maximum.</summary>
     [Fact]
     public void AttentionIsStableForHugeScores()

@@ -12,4 +12,7 @@ public class IlgpuTreeTests(IlgpuFixture fixture)
 
     [Fact]
     public void CompactedCacheMatchesFreshPrefill() => TreeForwardConsistency.CheckCompactionMatchesPrefill(fixture.ModelGpu, nodes: 12, seed: 9, tolerance: 1e-4);
+
+    [Fact]
+    public void LevelByLevelTreeForwardMatchesOneBatch() => TreeForwardConsistency.CheckLevelByLevelMatchesOneBatch(fixture.ModelGpu, nodes: 12, seed: 7, tolerance: 1e-4);
 }

@@ -85,21 +85,81 @@ public class AttentionTests
         }
     }
 
-    /// <summary>Double-precision attention with the tree (and window) mask built explicitly.</summary>
-    internal static void AssertMatchesReference(float[] q, float[] k, float[] v, CpuTensor ot, int heads, int kvHeads, int headDim,
-        int prefix, int[] parents, int window)
+    public static TheoryData<int, bool, int, int> CachedTreeCases()
     {
-        int n = parents.Length;
+        var data = new TheoryData<int, bool, int, int>();
+        foreach (int hd in new[] { 8, 12, 64 })
+            foreach (bool scalar in new[] { false, true })
+                data.Add(hd, scalar, 2, 0);
+        data.Add(16, false, 1, 0);
+        data.Add(8, false, 2, 3);
+        data.Add(24, true, 1, 2);
+        return data;
+    }
+
+    /// <summary>A batch whose parents are tree rows an earlier batch left in the cache (beyond the shared rows):
+    /// each new token sees the shared rows, its cached ancestors and its ancestors in the batch, nothing else.</summary>
+    [Theory]
+    [MemberData(nameof(CachedTreeCases))]
+    public void CachedTreeParentsMatchMaskedReference(int headDim, bool forceScalar, int threads, int window)
+    {
+        var rng = new Random(headDim * 13 + window);
+        using var backend = new CpuBackend(threads, forceScalar);
+        const int heads = 4, kvHeads = 2;
+        // Region rows: the cached tree rows first, then the new tokens (whose parents point at both).
+        var regions = new (int[] Parents, int Cached)[]
+        {
+            (new[] { -1, 0, 0, 1, -1, 3, 2, 4, -1, 5 }, 5),
+            (new[] { -1, 0, 1, 2, 3, 4, 5, 5, 5 }, 6),
+            (new[] { -1, -1, -1, 0, 1, 2 }, 3),
+            (new[] { -1, 0, 1, 1, 3 }, 4),
+        };
+        foreach (int shared in new[] { 0, 1, 9, 40 })
+        {
+            foreach (var (parents, cached) in regions)
+            {
+                int n = parents.Length - cached;
+                int cap = shared + parents.Length;
+                int qDim = heads * headDim, kvDim = kvHeads * headDim;
+                float[] q = RandomFloats(rng, n * qDim, 3f), k = RandomFloats(rng, cap * kvDim), v = RandomFloats(rng, cap * kvDim);
+                using var qt = Activations(q, n, qDim);
+                using var kt = Activations(k, cap, kvDim);
+                using var vt = Activations(v, cap, kvDim);
+                using var ot = Activations(new float[n * qDim], n, qDim);
+                backend.Attention(qt, kt, vt, ot, heads, kvHeads, headDim, new AttentionBatch(shared, shared + cached, parents, window));
+                AssertMatchesReference(q, k, v, ot, heads, kvHeads, headDim, shared, parents, window, cached);
+            }
+        }
+    }
+
+    [Fact]
+    public void ParentsAfterTheirRowAreRefused()
+    {
+        using var backend = new CpuBackend(1);
+        using var t = Activations(new float[4 * 8], 4, 8);
+        var e = Assert.Throws<ArgumentException>(() => backend.Attention(t, t, t, t, 1, 1, 8, new AttentionBatch(1, 2, new[] { -1, 1 })));
+        Assert.Contains("earlier row", e.Message);
+    }
+
+    /// <summary>Double-precision attention with the tree (and window) mask built explicitly: <paramref name="prefix"/>
+    /// shared rows, then the tree region whose rows have <paramref name="parents"/>; the first <paramref name="cachedTree"/>
+    /// region rows are already in the cache and the rest are the batch's tokens.</summary>
+    internal static double[] Reference(float[] q, float[] k, float[] v, int heads, int kvHeads, int headDim,
+        int prefix, int[] parents, int window, int cachedTree = 0)
+    {
+        int region = parents.Length, n = region - cachedTree;
         int qDim = heads * headDim, kvDim = kvHeads * headDim;
-        var depth = new int[n];
-        for (int i = 0; i < n; i++) depth[i] = parents[i] < 0 ? 0 : depth[parents[i]] + 1;
+        var depth = new int[region];
+        for (int r = 0; r < region; r++) depth[r] = parents[r] < 0 ? 0 : depth[parents[r]] + 1;
+        var result = new double[n * qDim];
         for (int i = 0; i < n; i++)
         {
-            int position = prefix + depth[i];
+            int r = cachedTree + i;
+            int position = prefix + depth[r];
             var visible = new List<int>();
             for (int t = 0; t < prefix; t++)
                 if (window == 0 || position - t < window) visible.Add(t);
-            for (int j = i; j >= 0; j = parents[j])
+            for (int j = r; j >= 0; j = parents[j])
                 if (window == 0 || position - (prefix + depth[j]) < window) visible.Add(prefix + j);
             for (int h = 0; h < heads; h++)
             {
@@ -112,10 +172,25 @@ public class AttentionTests
                 {
                     double expected = 0;
                     for (int a = 0; a < visible.Count; a++) expected += e[a] / sum * v[visible[a] * kvDim + kh * headDim + d];
-                    float got = ot.Row(i)[h * headDim + d];
-                    Assert.True(Math.Abs(got - expected) <= 1e-5, $"hd {headDim} prefix {prefix} window {window} n {n} row {i} head {h} dim {d}: {got} vs {expected}");
+                    result[i * qDim + h * headDim + d] = expected;
                 }
             }
         }
+        return result;
+    }
+
+    /// <summary>Asserts <paramref name="ot"/> equals <see cref="Reference"/> within 1e-5.</summary>
+    internal static void AssertMatchesReference(float[] q, float[] k, float[] v, CpuTensor ot, int heads, int kvHeads, int headDim,
+        int prefix, int[] parents, int window, int cachedTree = 0)
+    {
+        double[] expected = Reference(q, k, v, heads, kvHeads, headDim, prefix, parents, window, cachedTree);
+        int qDim = heads * headDim;
+        for (int i = 0; i < parents.Length - cachedTree; i++)
+            for (int c = 0; c < qDim; c++)
+            {
+                float got = ot.Row(i)[c];
+                Assert.True(Math.Abs(got - expected[i * qDim + c]) <= 1e-5,
+                    $"hd {headDim} prefix {prefix} cached {cachedTree} window {window} row {i} col {c}: {got} vs {expected[i * qDim + c]}");
+            }
     }
 }

@@ -100,6 +100,58 @@ public static class TreeForwardConsistency
                 Assert.True(Math.Abs(expected[v] - actual[v]) <= tolerance, $"{backend.Name}: path to {leaf}, logit {v}: compacted {actual[v]} vs fresh {expected[v]}");
         }
     }
+
+    /// <summary>Asserts that feeding a random tree level by level with <see cref="TransformerModel.ForwardTree"/> (each
+    /// level's parents are rows earlier levels left in the cache, nothing is run twice) gives every node the logits of
+    /// one forward of the whole tree, and that compacting the level-ordered rows to a path equals a fresh prefill.</summary>
+    public static void CheckLevelByLevelMatchesOneBatch(IBackend backend, int nodes = 24, int seed = 7, double tolerance = 1e-4)
+    {
+        using var model = TinyModel(backend, out var weights);
+        using var _ = weights;
+        int vocab = model.Config.VocabSize;
+        int[] prefix = { 2, 8, 31, 5 };
+        var (tokens, parents) = RandomTree(nodes, vocab, seed);
+
+        using var whole = model.CreateState();
+        model.Forward(whole, prefix);
+        float[] expected = model.Forward(whole, tokens, parents, LogitsRows.All).ToArray();
+
+        var depth = new int[nodes];
+        for (int i = 0; i < nodes; i++) depth[i] = parents[i] < 0 ? 1 : depth[parents[i]] + 1;
+        using var levels = model.CreateState();
+        model.Forward(levels, prefix);
+        var row = new int[nodes];          // region row of each node, in feed order
+        var regionParents = new List<int>();
+        var fed = new List<int>();
+        for (int d = 1; d <= depth.Max(); d++)
+        {
+            int[] level = Enumerable.Range(0, nodes).Where(i => depth[i] == d).ToArray();
+            foreach (int i in level)
+            {
+                row[i] = regionParents.Count;
+                regionParents.Add(parents[i] < 0 ? -1 : row[parents[i]]);
+                fed.Add(i);
+            }
+            float[] logits = model.ForwardTree(levels, level.Select(i => tokens[i]).ToArray(), prefix.Length, regionParents.ToArray()).ToArray();
+            Assert.Equal(prefix.Length + regionParents.Count, levels.Length);
+            for (int j = 0; j < level.Length; j++)
+                for (int v = 0; v < vocab; v++)
+                {
+                    double diff = Math.Abs(logits[j * vocab + v] - expected[level[j] * vocab + v]);
+                    Assert.True(diff <= tolerance, $"{backend.Name}: node {level[j]} (depth {d}), logit {v}: by level {logits[j * vocab + v]} vs one batch {expected[level[j] * vocab + v]}");
+                }
+        }
+
+        int leaf = Enumerable.Range(0, nodes).OrderByDescending(i => depth[i]).First();
+        int[] path = PathTo(parents, leaf);
+        levels.Cache.Compact(prefix.Length, path.Select(i => row[i]).OrderBy(r => r).ToArray());
+        float[] actual = model.Forward(levels, new[] { 42 }).ToArray();
+        using var fresh = model.CreateState();
+        model.Forward(fresh, prefix.Concat(path.Select(i => tokens[i])).ToArray());
+        float[] prefill = model.Forward(fresh, new[] { 42 }).ToArray();
+        for (int v = 0; v < vocab; v++)
+            Assert.True(Math.Abs(prefill[v] - actual[v]) <= tolerance, $"{backend.Name}: path to {leaf}, logit {v}: compacted {actual[v]} vs fresh {prefill[v]}");
+    }
 }
 
 /// <summary>The consistency checks on the CPU backend.</summary>
@@ -119,5 +171,14 @@ public class CpuTreeForwardTests
     {
         using var backend = new CpuBackend(2);
         TreeForwardConsistency.CheckCompactionMatchesPrefill(backend);
+    }
+
+    [Theory]
+    [InlineData(1, 24, 7)]
+    [InlineData(2, 40, 8)]
+    public void LevelByLevelMatchesOneBatch(int threads, int nodes, int seed)
+    {
+        using var backend = new CpuBackend(threads);
+        TreeForwardConsistency.CheckLevelByLevelMatchesOneBatch(backend, nodes, seed);
     }
 }

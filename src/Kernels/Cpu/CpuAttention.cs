@@ -7,8 +7,9 @@ using SpecCore.Tensors;
 namespace SpecCore.Kernels.Cpu;
 
 /// <summary>Grouped-query attention over the KV cache, one work item per (token, head). A token
-/// attends to the committed prefix and then to its own ancestors in the batch, found by walking the
-/// parent array, so causal chains and token trees share one kernel and no mask is materialised.
+/// attends to the shared rows and then to its own ancestors in the tree region (earlier tree rows in the
+/// cache and the batch), found by walking the parent array, so causal chains and token trees share one
+/// kernel and no mask is materialised.
 /// Scores use a stable softmax (maximum subtracted before exp). With AVX and a head size that is a
 /// multiple of 8, 8 keys are scored at once (horizontal-add transpose) and the weighted sum of values
 /// keeps up to 64 dimensions in registers; small calls stay on the calling thread.</summary>
@@ -26,9 +27,11 @@ internal sealed unsafe class CpuAttention : ParallelJob
     private int _heads;
     private int _kvHeads;
     private int _headDim;
-    private int _prefix;
+    private int _prefix;                   // shared rows: every token sees slots [0, _prefix)
+    private int _cachedTree;               // tree rows in the cache before the batch; region row r is slot _prefix + r
     private int _window;
-    private int[] _parents = new int[64];
+    private int[] _parents = new int[64];  // [region rows] parent region row, -1: hangs off the shared rows
+    private int _region;
     private int _count;
     private bool _simd;
     private readonly bool _simd512;
@@ -55,14 +58,21 @@ internal sealed unsafe class CpuAttention : ParallelJob
         _heads = heads;
         _kvHeads = kvHeads;
         _headDim = headDim;
-        _prefix = batch.PrefixLength;
+        _prefix = batch.SharedLength;
+        _cachedTree = batch.CachedTreeRows;
         _window = batch.Window;
         _count = batch.Count;
+        _region = batch.Parents.Length;
         _simd = !_forceScalar && Avx2.IsSupported && Fma.IsSupported && headDim % 8 == 0;
-        if (_parents.Length < _count) _parents = new int[_count];
-        batch.Parents.CopyTo(_parents);
+        if (_parents.Length < _region) _parents = new int[Math.Max(_region, 2 * _parents.Length)];
+        for (int r = 0; r < _region; r++)
+        {
+            int p = batch.Parents[r];
+            if (p >= r || p < -1) throw new ArgumentException($"attention: parent {p} of tree row {r} must be -1 or an earlier row");
+            _parents[r] = p;
+        }
         int items = _count * heads;
-        long work = (long)items * (_prefix + _count) * headDim * 2;
+        long work = (long)items * (_prefix + _region) * headDim * 2;
         if (_pool.ThreadCount == 1 || work < SmallWork)
         {
             for (int i = 0; i < items; i++) Execute(i);
@@ -83,12 +93,12 @@ internal sealed unsafe class CpuAttention : ParallelJob
         int kvHead = head / (_heads / _kvHeads);
         float scale = 1f / MathF.Sqrt(hd);
 
-        // Visible batch slots: the token itself and its ancestors (collected leaf-first).
-        int[] slots = t_slots is { } ts && ts.Length >= _count ? ts : (t_slots = new int[Math.Max(_count, 64)]);
+        // Visible tree slots: the token itself and its ancestors (collected leaf-first).
+        int[] slots = t_slots is { } ts && ts.Length >= _region ? ts : (t_slots = new int[Math.Max(_region, 64)]);
         int own = 0;
-        for (int j = row; j >= 0; j = _parents[j]) slots[own++] = _prefix + j;
+        for (int j = _cachedTree + row; j >= 0; j = _parents[j]) slots[own++] = _prefix + j;
 
-        // A sliding window hides committed slots before lo and ancestors more than window − 1 levels up; the
+        // A sliding window hides shared slots before lo and ancestors more than window − 1 levels up; the
         // cache is then addressed from lo, so the kernels below see a contiguous prefix of `prefix` keys.
         int lo = 0;
         int prefix = _prefix;

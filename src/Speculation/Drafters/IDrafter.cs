@@ -1,3 +1,4 @@
+using SpecCore.Kernels.Sampling;
 using SpecCore.Speculation.Trees;
 
 namespace SpecCore.Speculation.Drafters;
@@ -26,6 +27,10 @@ public interface IDrafter : IDisposable
 
     /// <summary>Starts a new sequence.</summary>
     void Reset();
+
+    /// <summary>Samples drafts with the target's <paramref name="options"/> from now on (a fresh random stream of the
+    /// drafter's own); called at the start of every generation. Drafters that do not sample ignore it.</summary>
+    void UseSampling(SamplingOptions options) { }
 
     /// <summary>Fills <paramref name="tree"/> (already cleared) with proposals. <paramref name="sequence"/> is every
     /// token so far, prompt included; its last entry is the pending token the tree hangs off. The drafter

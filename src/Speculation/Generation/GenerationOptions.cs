@@ -31,4 +31,8 @@ public sealed record GenerationOptions
     /// <see cref="DraftLength"/> and <see cref="TreeNodes"/>); null: chains. A Sequoia setting must have its profile
     /// (<see cref="TreeSpec.WithProfile"/>).</summary>
     public TreeSpec? Tree { get; init; }
+
+    /// <summary>Ends the generation at the next round (or prefill chunk) once cancelled, with <see cref="StopReason.Cancelled"/>;
+    /// the tokens emitted so far are returned.</summary>
+    public CancellationToken Cancellation { get; init; }
 }

@@ -13,6 +13,8 @@ public enum StopReason
     ContextFull,
     /// <summary>The token sink ended the generation (a stop string appeared in the text).</summary>
     StopString,
+    /// <summary>The caller cancelled the generation (<see cref="GenerationOptions.Cancellation"/>).</summary>
+    Cancelled,
 }
 
 /// <summary>What happened during a generation: token counts, time per stage and speculation figures.</summary>
@@ -20,6 +22,9 @@ public sealed class GenerationStats
 {
     /// <summary>Prompt tokens.</summary>
     public int PromptTokens { get; internal set; }
+    /// <summary>Prompt tokens whose keys and values were already in the cache from the generator's previous call (a shared
+    /// prefix, see <see cref="Generator.ReusePrefix"/>), so that only the rest of the prompt was run through the model.</summary>
+    public int ReusedPromptTokens { get; internal set; }
     /// <summary>Tokens generated (stop token excluded).</summary>
     public int GeneratedTokens { get; internal set; }
     /// <summary>Seconds spent on the prompt (through the first generated token).</summary>

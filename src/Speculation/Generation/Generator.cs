@@ -32,6 +32,8 @@ public sealed class Generator : IDisposable
     private readonly int[] _allRows;                   // [maxBatch + 1] 0, 1, 2, ...: a prefill chunk keeps every row
     private readonly InferenceState _state;
     private readonly int _maxNodes;
+    private readonly int[] _history;  // tokens whose keys and values the target cache holds, in order (prefix reuse)
+    private int _historyLength;
 
     /// <summary>Context a generator holds when none is asked for: the model's context, but at most this many tokens,
     /// so that a long-context model (128k positions) does not allocate its whole KV cache up front.</summary>
@@ -55,7 +57,22 @@ public sealed class Generator : IDisposable
         _state = target.CreateState(Capacity, maxBatch: 64, _featureDrafter?.FeatureRequest);
         _allRows = new int[_state.MaxBatch + 1];
         for (int i = 0; i < _allRows.Length; i++) _allRows[i] = i;
+        _history = new int[Capacity + 1];
     }
+
+    /// <summary>Keep the KV cache between calls: a prompt that starts with tokens of the previous call's prompt and
+    /// output runs only the tokens after that shared prefix (a chat turn prefills only its new tokens), and the cache is
+    /// cut back where the prompt diverges. Off by default: each call then starts from an empty cache.</summary>
+    public bool ReusePrefix { get; init; }
+
+    /// <summary>Turns on a model shared with other generators (null: this generator has the backend to itself). Each
+    /// prefill chunk, plain step and speculative round runs inside one turn, so the drafter's and the verifier's work of a
+    /// round is never interleaved with another generator's, and learned state shared through the options (the draft-length
+    /// policy) is only touched inside a turn.</summary>
+    public IRoundScheduler? Scheduler { get; init; }
+
+    /// <summary>Tokens whose keys and values the target's cache holds after the last call (prompt and output, in order).</summary>
+    public ReadOnlySpan<int> CachedTokens => _history.AsSpan(0, _historyLength);
 
     /// <summary>Longest sequence (prompt plus output) this generator can hold.</summary>
     public int Capacity { get; }
@@ -115,22 +132,44 @@ public sealed class Generator : IDisposable
         }
 
         var sampler = new Sampler(_target.Config.VocabSize, options.Sampling);
-        _state.Cache.Truncate(0);
-        _drafter?.Reset();
+        // Reuse the cached prefix the prompt shares with the last call, less at least one token: the last prompt token must
+        // run through the model for its logits.
+        int reused = 0;
+        if (ReusePrefix)
+        {
+            int limit = Math.Min(_historyLength, prompt.Length - 1);
+            while (reused < limit && _history[reused] == prompt[reused]) reused++;
+        }
+        _historyLength = 0; // until this call ends, the cache is in flux
+        _state.Cache.Truncate(reused);
+        if (reused == 0) _drafter?.Reset(); // a drafter catches up or cuts back to the shared prefix by itself
+        _drafter?.UseSampling(options.Sampling);
+        stats.ReusedPromptTokens = reused;
+        CancellationToken cancel = options.Cancellation;
 
         // Plain steps sample on the backend: only the token id (and one uniform) cross the bus.
         var uniform = new float[1];
         var next = new int[1];
         long start = Stopwatch.GetTimestamp();
-        int last = (prompt.Length - 1) / _state.MaxBatch * _state.MaxBatch; // start of the last prefill chunk
-        for (int i = 0; i < last; i += _state.MaxBatch)
+        int last = reused + (prompt.Length - 1 - reused) / _state.MaxBatch * _state.MaxBatch; // start of the last prefill chunk
+        for (int i = reused; i < last; i += _state.MaxBatch)
         {
-            _target.Forward(_state, prompt.Slice(i, _state.MaxBatch), default, LogitsRows.Last);
-            ReportPass(i, prompt.Slice(i, _state.MaxBatch), _allRows.AsSpan(0, _state.MaxBatch));
+            if (!EnterTurn(cancel)) return Cancelled(stats, output, sequence, i);
+            try
+            {
+                _target.Forward(_state, prompt.Slice(i, _state.MaxBatch), default, LogitsRows.Last);
+                ReportPass(i, prompt.Slice(i, _state.MaxBatch), _allRows.AsSpan(0, _state.MaxBatch));
+            }
+            finally { ExitTurn(); }
         }
-        sampler.DrawUniforms(uniform);
-        _target.ForwardSample(_state, prompt[last..], default, options.Sampling, uniform, next);
-        ReportPass(last, prompt[last..], _allRows.AsSpan(0, prompt.Length - last));
+        if (!EnterTurn(cancel)) return Cancelled(stats, output, sequence, last);
+        try
+        {
+            sampler.DrawUniforms(uniform);
+            _target.ForwardSample(_state, prompt[last..], default, options.Sampling, uniform, next);
+            ReportPass(last, prompt[last..], _allRows.AsSpan(0, prompt.Length - last));
+        }
+        finally { ExitTurn(); }
         int pending = next[0];
         stats.PrefillSeconds = Seconds(start);
         long decodeStart = Stopwatch.GetTimestamp();
@@ -169,89 +208,103 @@ public sealed class Generator : IDisposable
 
         while (running)
         {
-            int prefix = _state.Cache.Length; // = length - 1: every token but the pending one is cached
-            int room = Capacity - prefix;     // slots for the pending token plus drafts
-            if (room < 1 || length > Capacity)
+            if (!EnterTurn(cancel))
             {
-                stats.StopReason = StopReason.ContextFull;
+                stats.StopReason = StopReason.Cancelled;
                 break;
             }
-
-            int wanted = options.MaxNewTokens - output.Count; // tokens still to emit
-            int k = 0;
-            long draftStart = Stopwatch.GetTimestamp();
-            tree?.Clear();
-            if (tree != null && room > 1 && wanted > 1)
+            int accepted;
+            try
             {
-                if (treeSpec != null)
+                int prefix = _state.Cache.Length; // = length - 1: every token but the pending one is cached
+                int room = Capacity - prefix;     // slots for the pending token plus drafts
+                if (room < 1 || length > Capacity)
                 {
-                    k = Math.Min(treeSpec.MaxDepth, room - 1);
-                    int nodes = Math.Min(treeSpec.NodeBudget, Math.Min(_maxNodes, room - 1));
-                    _drafter!.Propose(sequence.AsSpan(0, length), new DraftRequest(k, nodes, treeSpec), tree);
+                    stats.StopReason = StopReason.ContextFull;
+                    running = false;
+                    continue; // the finally ends the turn
+                }
+
+                int wanted = options.MaxNewTokens - output.Count; // tokens still to emit
+                int k = 0;
+                long draftStart = Stopwatch.GetTimestamp();
+                tree?.Clear();
+                if (tree != null && room > 1 && wanted > 1)
+                {
+                    if (treeSpec != null)
+                    {
+                        k = Math.Min(treeSpec.MaxDepth, room - 1);
+                        int nodes = Math.Min(treeSpec.NodeBudget, Math.Min(_maxNodes, room - 1));
+                        _drafter!.Propose(sequence.AsSpan(0, length), new DraftRequest(k, nodes, treeSpec), tree);
+                    }
+                    else
+                    {
+                        k = Math.Min(options.DraftLength.Choose(), room - 1);
+                        int nodes = Math.Min(options.TreeNodes ?? k, Math.Min(_maxNodes, room - 1));
+                        if (k > 0) _drafter!.Propose(sequence.AsSpan(0, length), new DraftRequest(k, nodes), tree);
+                    }
+                }
+                double draftSeconds = Seconds(draftStart);
+                int drafted = tree?.Count ?? 0;
+
+                long verifyStart = Stopwatch.GetTimestamp();
+                batch[0] = pending;
+                if (drafted > 0)
+                {
+                    tree!.Tokens.CopyTo(batch.AsSpan(1));
+                    ReadOnlySpan<float> logits = _target.Forward(_state, batch.AsSpan(0, drafted + 1), tree.BatchParents(), LogitsRows.All);
+                    verifier.Verify(tree, logits, result);
+                    if (result.InvalidDraft) stats.InvalidDraftRounds++;
                 }
                 else
                 {
-                    k = Math.Min(options.DraftLength.Choose(), room - 1);
-                    int nodes = Math.Min(options.TreeNodes ?? k, Math.Min(_maxNodes, room - 1));
-                    if (k > 0) _drafter!.Propose(sequence.AsSpan(0, length), new DraftRequest(k, nodes), tree);
+                    sampler.DrawUniforms(uniform);
+                    _target.ForwardSample(_state, batch.AsSpan(0, 1), default, options.Sampling, uniform, next);
+                    result = PlainStep(result, next[0]);
                 }
-            }
-            double draftSeconds = Seconds(draftStart);
-            int drafted = tree?.Count ?? 0;
+                double verifySeconds = Seconds(verifyStart);
 
-            long verifyStart = Stopwatch.GetTimestamp();
-            batch[0] = pending;
-            if (drafted > 0)
-            {
-                tree!.Tokens.CopyTo(batch.AsSpan(1));
-                ReadOnlySpan<float> logits = _target.Forward(_state, batch.AsSpan(0, drafted + 1), tree.BatchParents(), LogitsRows.All);
-                verifier.Verify(tree, logits, result);
-                if (result.InvalidDraft) stats.InvalidDraftRounds++;
-            }
-            else
-            {
-                sampler.DrawUniforms(uniform);
-                _target.ForwardSample(_state, batch.AsSpan(0, 1), default, options.Sampling, uniform, next);
-                result = PlainStep(result, next[0]);
-            }
-            double verifySeconds = Seconds(verifyStart);
+                // Keep the pending token and the accepted path; drop the rest of the batch from the cache.
+                accepted = result.AcceptedCount;
+                keep[0] = 0;
+                for (int i = 0; i < accepted; i++) keep[i + 1] = result.AcceptedNodes[i] + 1;
+                _state.Cache.Compact(prefix, keep.AsSpan(0, accepted + 1));
+                ReportPass(prefix, batch.AsSpan(0, drafted + 1), keep.AsSpan(0, accepted + 1));
 
-            // Keep the pending token and the accepted path; drop the rest of the batch from the cache.
-            int accepted = result.AcceptedCount;
-            keep[0] = 0;
-            for (int i = 0; i < accepted; i++) keep[i + 1] = result.AcceptedNodes[i] + 1;
-            _state.Cache.Compact(prefix, keep.AsSpan(0, accepted + 1));
-            ReportPass(prefix, batch.AsSpan(0, drafted + 1), keep.AsSpan(0, accepted + 1));
-
-            stats.Rounds++;
-            if (drafted > 0)
-            {
-                stats.DraftedTokens += drafted;
-                stats.VerifiedTokens += drafted + 1;
-                stats.AcceptedTokens += accepted;
-                stats.MaxAcceptedPathLength = Math.Max(stats.MaxAcceptedPathLength, accepted);
-                stats.AcceptedLengthHistogram[Math.Min(accepted, 64)]++;
-                int tried = accepted + (result.IsBonus ? 0 : 1);
-                stats.TriedPositions += tried;
-                int depth = treeSpec != null ? tree!.MaxDepth : k; // trees: the depth actually drafted
-                stats.DraftLengthSum += depth;
-                stats.DraftLengthHistogram[Math.Min(depth, 64)]++;
-                stats.DraftSeconds += draftSeconds;
-                // The first round's draft time includes the drafter's prefill of the prompt, and a round after plain steps
-                // its catch-up on the tokens those steps produced: neither is a per-step cost.
-                if (treeSpec != null) { }
-                else if (stats.Rounds > 1 && !afterPlainSteps) options.DraftLength.Record(k, tried, accepted, draftSeconds, verifySeconds);
-                else options.DraftLength.RecordAcceptance(tried, accepted);
-                afterPlainSteps = false;
+                stats.Rounds++;
+                if (drafted > 0)
+                {
+                    stats.DraftedTokens += drafted;
+                    stats.VerifiedTokens += drafted + 1;
+                    stats.AcceptedTokens += accepted;
+                    stats.MaxAcceptedPathLength = Math.Max(stats.MaxAcceptedPathLength, accepted);
+                    stats.AcceptedLengthHistogram[Math.Min(accepted, 64)]++;
+                    int tried = accepted + (result.IsBonus ? 0 : 1);
+                    stats.TriedPositions += tried;
+                    int depth = treeSpec != null ? tree!.MaxDepth : k; // trees: the depth actually drafted
+                    stats.DraftLengthSum += depth;
+                    stats.DraftLengthHistogram[Math.Min(depth, 64)]++;
+                    stats.DraftSeconds += draftSeconds;
+                    // The first round's draft time includes the drafter's prefill of the prompt, and a round after plain steps
+                    // its catch-up on the tokens those steps produced: neither is a per-step cost.
+                    if (treeSpec != null) { }
+                    else if (stats.Rounds > 1 && !afterPlainSteps) options.DraftLength.Record(k, tried, accepted, draftSeconds, verifySeconds);
+                    else options.DraftLength.RecordAcceptance(tried, accepted);
+                    afterPlainSteps = false;
+                }
+                else if (_drafter != null && treeSpec == null && options.DraftLength.IsAdaptive)
+                {
+                    // Auto chose a plain step (k = 0), or there was no room to draft: either way, the cost to beat.
+                    options.DraftLength.RecordPlain(verifySeconds);
+                    stats.DraftLengthHistogram[0]++;
+                    afterPlainSteps = true;
+                }
+                stats.VerifySeconds += verifySeconds;
             }
-            else if (_drafter != null && treeSpec == null && options.DraftLength.IsAdaptive)
+            finally
             {
-                // Auto chose a plain step (k = 0), or there was no room to draft: either way, the cost to beat.
-                options.DraftLength.RecordPlain(verifySeconds);
-                stats.DraftLengthHistogram[0]++;
-                afterPlainSteps = true;
+                ExitTurn();
             }
-            stats.VerifySeconds += verifySeconds;
 
             for (int i = 0; i < accepted && running; i++)
             {
@@ -267,8 +320,34 @@ public sealed class Generator : IDisposable
 
         stats.GeneratedTokens = output.Count;
         stats.DecodeSeconds = Seconds(decodeStart);
+        Remember(sequence, length);
         return (output.ToArray(), stats);
     }
+
+    // The cache holds the first Cache.Length tokens of the sequence, except where the output stopped inside an accepted
+    // draft run: then the cache holds more rows than the sequence has tokens, and only the sequence's are valid.
+    private void Remember(int[] sequence, int length)
+    {
+        _historyLength = Math.Min(_state.Cache.Length, length);
+        sequence.AsSpan(0, _historyLength).CopyTo(_history);
+    }
+
+    private (int[] Tokens, GenerationStats Stats) Cancelled(GenerationStats stats, List<int> output, int[] sequence, int cached)
+    {
+        stats.StopReason = StopReason.Cancelled;
+        stats.GeneratedTokens = output.Count;
+        _state.Cache.Truncate(cached);
+        Remember(sequence, cached);
+        return (output.ToArray(), stats);
+    }
+
+    private bool EnterTurn(CancellationToken cancel)
+    {
+        if (cancel.IsCancellationRequested) return false;
+        return Scheduler == null || Scheduler.Enter(cancel);
+    }
+
+    private void ExitTurn() => Scheduler?.Exit();
 
     /// <summary>Hands a target pass's features to a drafter that reads them.</summary>
     private void ReportPass(int startPosition, ReadOnlySpan<int> tokens, ReadOnlySpan<int> keptRows)
