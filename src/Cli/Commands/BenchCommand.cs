@@ -7,6 +7,7 @@ using SpecCore.Models.Registry;
 using SpecCore.Models.Tokenization;
 using SpecCore.Speculation.Benchmarking;
 using SpecCore.Speculation.Drafters;
+using SpecCore.Speculation.Heads;
 using SpecCore.Kernels.Sampling;
 using SpecCore.Tensors;
 
@@ -22,6 +23,11 @@ public static class BenchCommand
         var synthetic = new Option<string?>("--synthetic") { Description = $"Time a seeded random-weight model of a known shape instead: {string.Join(", ", ModelPresets.Names)}." };
         var draft = new Option<string?>("--draft") { Description = "Draft model (folder or registry name) for the speculative benchmark." };
         var draftSynthetic = new Option<string?>("--draft-synthetic") { Description = "Random-weight draft of a preset shape (use with --accept)." };
+        var heads = new Option<string?>("--heads") { Description = "Draft head (EAGLE-3 or Medusa folder or safetensors file) for the speculative benchmark of a real model." };
+        var headsSynthetic = new Option<string?>("--heads-synthetic") { Description = "Random-weight draft head of the target's shape, eagle3 or medusa (use with --accept): times a real head with an oracle of acceptance α, and shows the cost of a draft step with the full vs the reduced draft vocabulary vs a low-rank head." };
+        var draftVocab = new Option<int?>("--draft-vocab") { Description = "Reduced draft vocabulary of --heads-synthetic eagle3 (default: a quarter of the target's)." };
+        var headRank = new Option<int>("--head-rank") { Description = "Rank of the low-rank draft LM head timed by --heads-synthetic eagle3.", DefaultValueFactory = _ => 128 };
+        var medusaHeads = new Option<int>("--medusa-heads") { Description = "Heads of --heads-synthetic medusa.", DefaultValueFactory = _ => 4 };
         var lookup = new Option<bool>("--lookup") { Description = "Also benchmark the prompt-lookup drafter (real models)." };
         var accept = new Option<string?>("--accept") { Description = "Simulated acceptance rates, e.g. 0.6,0.8,0.9: each draft token is replaced by the target's own greedy token with that probability." };
         var specK = new Option<string>("--spec-k") { Description = "Draft lengths to benchmark, e.g. 1,2,4,8,auto.", DefaultValueFactory = _ => "1,2,3,4,5,6,7,8,auto" };
@@ -37,7 +43,7 @@ public static class BenchCommand
             "verification passes of k tokens, and with a draft, speculative decoding against plain decoding in the same run " +
             "(each prompt right after plain decoding of it; speed-ups are medians over repeats of the prompt set).")
         {
-            model, synthetic, draft, draftSynthetic, lookup, accept, specK, trees, tokens, promptTokens, verify, device, threads, dtype, kvDtype,
+            model, synthetic, draft, draftSynthetic, heads, headsSynthetic, draftVocab, headRank, medusaHeads, lookup, accept, specK, trees, tokens, promptTokens, verify, device, threads, dtype, kvDtype,
         };
         command.SetAction(parse =>
         {
@@ -97,7 +103,16 @@ public static class BenchCommand
             string? draftPreset = parse.GetValue(draftSynthetic);
             string? acceptText = parse.GetValue(accept);
             if (draftName != null && draftPreset != null) throw new ArgumentException("give either --draft or --draft-synthetic, not both");
-            if (draftName == null && draftPreset == null && !parse.GetValue(lookup)) return 0;
+            string? headsPath = parse.GetValue(heads);
+            if (parse.GetValue(headsSynthetic) is string headKind)
+            {
+                if (acceptText == null) throw new ArgumentException("--heads-synthetic needs --accept (random heads never agree with the target)");
+                var headRows = HeadBench.Synthetic(target.Model, headKind, ParseAlphas(acceptText), ks, n, parse.GetValue(draftVocab), parse.GetValue(headRank),
+                    parse.GetValue(medusaHeads), weightType ?? target.Model.WeightType);
+                PrintRows(headRows);
+                return headRows.All(r => r.OutputMatches) ? 0 : 1;
+            }
+            if (draftName == null && draftPreset == null && headsPath == null && !parse.GetValue(lookup)) return 0;
 
             using LoadedModel? draftModel = draftName != null ? LoadedModel.Load(registry.Resolve(draftName), backend, weightType, kvType)
                 : draftPreset != null ? LoadedModel.Synthetic(draftPreset, backend, weightType, seed: 99, kvType: kvType) : null;
@@ -105,8 +120,7 @@ public static class BenchCommand
             if (acceptText != null)
             {
                 if (draftModel == null) throw new ArgumentException("--accept needs --draft or --draft-synthetic");
-                double[] alphas = acceptText.Split(',').Select(a => double.TryParse(a, NumberStyles.Float, c, out double v) && v >= 0 && v <= 1 ? v
-                    : throw new ArgumentException($"--accept values must be numbers in [0, 1], got '{a}'")).ToArray();
+                double[] alphas = ParseAlphas(acceptText);
                 Console.WriteLine(string.Format(c, "draft {0}: {1:F1} MB per token ({2:P1} of the target's bytes)", draftModel.Name,
                     draftModel.Model.StreamedWeightBytes / 1e6, (double)draftModel.Model.StreamedWeightBytes / target.Model.StreamedWeightBytes));
                 rows = SpeculativeBenchmark.Synthetic(target.Model, draftModel.Model, alphas, ks, n, s => Console.Error.WriteLine($"  {s}"), treeSpecs);
@@ -128,6 +142,12 @@ public static class BenchCommand
                     {
                         Console.Error.WriteLine($"  draft {draftModel.Name} k={k}");
                         rows.Add(SpeculativeBenchmark.Run(target.Model, () => new DraftModelDrafter(draftModel.Model, SamplingOptions.Greedy, draftModel.Name), k, prompts, newTokens, expected));
+                    }
+                    if (headsPath != null)
+                    {
+                        Console.Error.WriteLine($"  heads {headsPath} k={k}");
+                        rows.Add(SpeculativeBenchmark.Run(target.Model, () => HeadDrafters.Create(headsPath, target.Model, SamplingOptions.Greedy, capacity, weightType),
+                            k, prompts, newTokens, expected));
                     }
                     if (parse.GetValue(lookup))
                     {
@@ -159,6 +179,10 @@ public static class BenchCommand
                 r.PredictedSpeedUp is double p ? p.ToString("F2", c) + "x" : "-", r.OutputMatches ? "yes" : "NO"));
         }
     }
+
+    private static double[] ParseAlphas(string text) => text.Split(',').Select(a =>
+        double.TryParse(a, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 && v <= 1 ? v
+            : throw new ArgumentException($"--accept values must be numbers in [0, 1], got '{a}'")).ToArray();
 
     private static int[] ParseInts(string text, string option) =>
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)

@@ -115,6 +115,18 @@ public static class SpeculativeBenchmark
     public static List<SpeculativeRow> Synthetic(TransformerModel target, TransformerModel draft, IReadOnlyList<double> alphas, IReadOnlyList<string> ks,
         int newTokens, Action<string>? progress = null, IReadOnlyList<TreeSpec>? trees = null)
     {
+        progress?.Invoke("measuring the draft step for the latency model");
+        double draftStep = DecodeBenchmark.PrefillAndDecode(draft, 8, 64, 2).Decode.SecondsPerPass;
+        return Synthetic(target, () => new DraftModelDrafter(draft, SamplingOptions.Greedy, "draft"), draftStep, alphas, ks, newTokens, progress, trees);
+    }
+
+    /// <summary>The synthetic-acceptance benchmark for any drafter (a draft model, a draft head): <paramref name="makeDrafter"/>
+    /// builds the real drafter whose proposals the oracle mixes; <paramref name="draftStepSeconds"/> is its measured cost per
+    /// drafted token, for the latency model's prediction. Each tree setting of <paramref name="trees"/> is run beside the
+    /// draft lengths.</summary>
+    public static List<SpeculativeRow> Synthetic(TransformerModel target, Func<IDrafter> makeDrafter, double draftStepSeconds, IReadOnlyList<double> alphas,
+        IReadOnlyList<string> ks, int newTokens, Action<string>? progress = null, IReadOnlyList<TreeSpec>? trees = null)
+    {
         int vocab = target.Config.VocabSize;
         var prompts = new List<int[]> { Enumerable.Range(0, 8).Select(i => (1 + i * 37) % vocab).ToArray() };
         progress?.Invoke("plain greedy baseline");
@@ -122,9 +134,6 @@ public static class SpeculativeBenchmark
         progress?.Invoke($"plain greedy: {plainTps:F1} tok/s");
         double plainStep = DecodeBenchmark.PrefillAndDecode(target, 8, 64, 2).Decode.SecondsPerPass;
         int[] reference = prompts[0].Concat(expected[0]).ToArray();
-
-        progress?.Invoke("measuring step costs for the latency model");
-        double draftStep = DecodeBenchmark.PrefillAndDecode(draft, 8, 64, 2).Decode.SecondsPerPass;
         var verifyCost = new Dictionary<int, double>();
 
         var rows = new List<SpeculativeRow>();
@@ -137,17 +146,15 @@ public static class SpeculativeBenchmark
                 {
                     if (!verifyCost.TryGetValue(kk, out double tv)) verifyCost[kk] = tv = DecodeBenchmark.Verify(target, kk + 1, 10).SecondsPerPass;
                     // Tokens per second relative to plain decoding at plainStep seconds per token.
-                    predicted = DraftLengthPolicy.PredictedTokensPerSecond(alpha, kk, draftStep, tv) * plainStep;
+                    predicted = DraftLengthPolicy.PredictedTokensPerSecond(alpha, kk, draftStepSeconds, tv) * plainStep;
                 }
                 progress?.Invoke($"α={alpha:0.##} k={k}");
-                rows.Add(Run(target, () => new OracleMixDrafter(new DraftModelDrafter(draft, SamplingOptions.Greedy, "draft"), reference, alpha),
-                    k, prompts, newTokens, expected, alpha, predicted));
+                rows.Add(Run(target, () => new OracleMixDrafter(makeDrafter(), reference, alpha), k, prompts, newTokens, expected, alpha, predicted));
             }
             foreach (TreeSpec tree in trees ?? Array.Empty<TreeSpec>())
             {
                 progress?.Invoke($"α={alpha:0.##} tree {tree}");
-                rows.Add(Run(target, () => new OracleMixDrafter(new DraftModelDrafter(draft, SamplingOptions.Greedy, "draft"), reference, alpha),
-                    "1", prompts, newTokens, expected, alpha, tree: tree));
+                rows.Add(Run(target, () => new OracleMixDrafter(makeDrafter(), reference, alpha), "1", prompts, newTokens, expected, alpha, tree: tree));
             }
         }
         return rows;

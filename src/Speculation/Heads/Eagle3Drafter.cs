@@ -17,8 +17,8 @@ namespace SpecCore.Speculation.Heads;
 /// draft token), then feeds each depth's output back as g, writing the drafted nodes after the committed slots,
 /// where the next round overwrites them. Greedy drafting takes the argmax of the draft vocabulary;
 /// sampling draws from softmax over the draft vocabulary mapped to target ids through d2t (zeros elsewhere), the
-/// q the lossless verifier needs. Trees (<c>dynamic:N</c> and <c>static:…</c>) keep the top candidates by path
-/// probability, proposed deterministically.
+/// q the lossless verifier needs. Trees (<c>dynamic:N</c>, <c>static:…</c>, <c>sequoia:…</c>) grow in the shared
+/// <see cref="TreeBuilder"/>, scored level by level by the head.
 /// </summary>
 public sealed class Eagle3Drafter : IFeatureDrafter
 {
@@ -36,10 +36,12 @@ public sealed class Eagle3Drafter : IFeatureDrafter
     private readonly int[] _positions = new int[StepRows];
     private readonly int[] _parents = new int[StepRows];
     private readonly int[] _rows = new int[StepRows];
-    private readonly Sampler _sampler;           // over the draft vocabulary, the generation's options
+    private Sampler _sampler;                    // over the draft vocabulary, the generation's options (chains)
+    private SamplingOptions _options;
     private readonly float[] _qDraft;            // [Vd]
     private readonly float[] _qTarget;           // [V]
-    private readonly EagleTreeGrower _trees;
+    private readonly EagleTreeExpander _expander;
+    private readonly TreeBuilder _trees;         // the shared tree growth, over the target vocabulary
     private bool _disposed;
 
     /// <summary>Drafts with <paramref name="head"/> (which the drafter then owns) on sequences of up to
@@ -52,10 +54,12 @@ public sealed class Eagle3Drafter : IFeatureDrafter
         _pendingG = _b.Allocate(DType.F32, 1, head.Config.HiddenSize);
         _known = new int[capacity + 1];
         _entryPosition = new int[capacity + 1];
-        _sampler = new Sampler(head.DraftVocabSize, options with { Seed = options.Seed ^ 0x2545F4914F6CDD1DUL });
+        _options = options;
+        _sampler = DraftSampler(head.DraftVocabSize, options);
         _qDraft = new float[head.DraftVocabSize];
         _qTarget = new float[head.TargetVocabSize];
-        _trees = new EagleTreeGrower(head, TreeSpec.MaxNodes + 1);
+        _expander = new EagleTreeExpander(head, TreeSpec.MaxNodes + 1);
+        _trees = new TreeBuilder(head.TargetVocabSize, DraftSampler(head.TargetVocabSize, options));
         MaxSequenceLength = capacity;
         Name = name;
     }
@@ -83,6 +87,17 @@ public sealed class Eagle3Drafter : IFeatureDrafter
 
     /// <summary>The head's run state, for tests.</summary>
     internal Eagle3State State => _s;
+
+    private static Sampler DraftSampler(int vocab, SamplingOptions options) => new(vocab, options with { Seed = options.Seed ^ 0x2545F4914F6CDD1DUL });
+
+    /// <inheritdoc />
+    public void UseSampling(SamplingOptions options)
+    {
+        if (options == _options) return;
+        _options = options;
+        _sampler = DraftSampler(_head.DraftVocabSize, options);
+        _trees.Sampler = DraftSampler(_head.TargetVocabSize, options);
+    }
 
     /// <inheritdoc />
     public void Reset()
@@ -129,7 +144,8 @@ public sealed class Eagle3Drafter : IFeatureDrafter
         if (n > 0)
         {
             for (int i = 0; i < n; i++) _parents[i] = i - 1;
-            _head.Step(_s, n, _tokens.AsSpan(0, n), _positions.AsSpan(0, n), _entries, _parents.AsSpan(0, n));
+            // Committed entries need only their keys and values: nothing reads their output.
+            _head.Step(_s, n, _tokens.AsSpan(0, n), _positions.AsSpan(0, n), _entries, _parents.AsSpan(0, n), keysOnly: true);
             for (int i = 0; i < n; i++) _entryPosition[_entries + i] = _positions[i] - 1;
             _entries += n;
         }
@@ -154,6 +170,7 @@ public sealed class Eagle3Drafter : IFeatureDrafter
         int room = _s.Cache.Capacity - _entries - 1;
         int k = Math.Min(request.MaxDepth, Math.Min(room, _head.TargetVocabSize));
         if (k <= 0 || request.MaxNodes <= 0) return;
+        if (request.Tree is TreeSpec grown && !TreeBuilder.Grows(grown, request.MaxNodes, k, tree)) return;
 
         // Root: the pending entry with the pending token. Its next token is now known, so its keys are the committed
         // entry of position t: keep them (the next pass does not recompute them; a changed sequence drops them).
@@ -167,7 +184,7 @@ public sealed class Eagle3Drafter : IFeatureDrafter
         _known[length - 1] = sequence[length - 1];
         _knownLength = length;
         if (request.Tree is TreeSpec spec)
-            _trees.Grow(_s, _entries - 1, length, spec, k, request.MaxNodes, tree);
+            _trees.Build(spec, request.MaxNodes, k, _expander.Begin(_s, _entries - 1, length), _expander, tree);
         else
             ProposeChain(length, Math.Min(k, Math.Min(request.MaxNodes, tree.Capacity)), tree);
     }
@@ -237,7 +254,7 @@ public sealed class Eagle3Drafter : IFeatureDrafter
     {
         if (_disposed) return;
         _disposed = true;
-        _trees.Dispose();
+        _expander.Dispose();
         _pendingG.Dispose();
         _s.Dispose();
         _head.Dispose();

@@ -220,9 +220,11 @@ public sealed class Eagle3Head : IDisposable
     /// <paramref name="tokens"/>[i] and the rotary position <paramref name="positions"/>[i]; its keys and values land in
     /// the head cache at slot <paramref name="prefix"/> + i and it attends to slots [0, prefix) plus its ancestors
     /// in the batch (<paramref name="parents"/>). Leaves h2 (the layer output) in <c>state.G</c>, norm(h2) in
-    /// <c>state.Out</c> and draft-vocabulary logits in <c>state.DeviceLogits</c> ([n, Vd]).
+    /// <c>state.Out</c> and draft-vocabulary logits in <c>state.DeviceLogits</c> ([n, Vd]). With
+    /// <paramref name="keysOnly"/> it stops once the keys and values are cached (committed positions whose output
+    /// nobody reads).
     /// </summary>
-    public void Step(Eagle3State s, int n, ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, int prefix, ReadOnlySpan<int> parents)
+    public void Step(Eagle3State s, int n, ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, int prefix, ReadOnlySpan<int> parents, bool keysOnly = false)
     {
         if (n > s.MaxBatch) throw new ArgumentException($"{n} rows exceed the head state's batch of {s.MaxBatch}", nameof(n));
         if (prefix + n > s.Cache.Capacity) throw new InvalidOperationException($"the head cache of {s.Cache.Capacity} slots cannot take {prefix + n}");
@@ -230,23 +232,24 @@ public sealed class Eagle3Head : IDisposable
         IBackend b = _b;
         float eps = c.RmsNormEps;
 
-        // a = cat(input_layernorm(embed(token)), hidden_norm(g)); q, k, v = W·a as two half matmuls each.
+        // a = cat(input_layernorm(embed(token)), hidden_norm(g)); k, v (then q) = W·a as two half matmuls each.
         b.Embed(_embedding, tokens, s.E);
         b.RmsNorm(s.E, _inputNorm, s.NE, n, eps);
         b.RmsNorm(s.G, _hiddenNorm, s.NG, n, eps);
-        b.MatMul(s.NE, _wqE, s.Q, n);
-        b.MatMul(s.NG, _wqG, s.T, n);
-        b.Add(s.Q, s.T, n);
         b.MatMul(s.NE, _wkE, s.K, n);
         b.MatMul(s.NG, _wkG, s.Tkv, n);
         b.Add(s.K, s.Tkv, n);
         b.MatMul(s.NE, _wvE, s.V, n);
         b.MatMul(s.NG, _wvG, s.Tkv, n);
         b.Add(s.V, s.Tkv, n);
-        b.Rope(s.Q, n, c.Heads, c.HeadDim, positions, _rope);
         b.Rope(s.K, n, c.KvHeads, c.HeadDim, positions, _rope);
         b.CopyRows(s.K, 0, s.Cache.Keys(0), prefix, n);
         b.CopyRows(s.V, 0, s.Cache.Values(0), prefix, n);
+        if (keysOnly) return;
+        b.MatMul(s.NE, _wqE, s.Q, n);
+        b.MatMul(s.NG, _wqG, s.T, n);
+        b.Add(s.Q, s.T, n);
+        b.Rope(s.Q, n, c.Heads, c.HeadDim, positions, _rope);
         b.Attention(s.Q, s.Cache.Keys(0), s.Cache.Values(0), s.Attended, c.Heads, c.KvHeads, c.HeadDim, new AttentionBatch(prefix, parents));
 
         // h = g + o_proj(attn); h2 = h + down(silu(gate(n)) * up(n)), n = post_attention_layernorm(h); out = norm(h2)
