@@ -33,6 +33,10 @@ internal sealed class MedusaTrainingPass<T> : ITrainingPass<T> where T : unmanag
         for (int i = 0; i < heads; i++) { _savedLogits[i] = new T[n * vocab]; _savedZ[i] = new T[n * hidden]; _savedY[i] = new T[n * hidden]; }
     }
 
+    /// <summary>When set, each head's logits ([n, V], row = sequence · length + t) are copied here before the loss
+    /// replaces them with its gradient (for comparing with the inference heads).</summary>
+    public T[][]? CapturedLogits { get; set; }
+
     /// <summary>Tensor names of head <paramref name="i"/>: ResBlock weight [H, H], bias [H], LM head [V, H].</summary>
     public static (string Weight, string Bias, string LmHead) Names(int i) => ($"{i}.0.linear.weight", $"{i}.0.linear.bias", $"{i}.1.weight");
 
@@ -85,6 +89,7 @@ internal sealed class MedusaTrainingPass<T> : ITrainingPass<T> where T : unmanag
                 for (int j = 0; j < h; j++) y[r * h + j] = x[r * h + j] + zr[j] / (T.One + T.Exp(-zr[j]));
             }
             _ops.MultiplyTransposed(y, n, h, _p[lmName].Value, v, logits);
+            if (CapturedLogits != null) Array.Copy(logits, CapturedLogits[i], logits.Length);
 
             int rows = 0;
             for (int r = 0; r < n; r++) if (Valid(batch, r, i)) rows++;
