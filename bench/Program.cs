@@ -19,6 +19,14 @@ if (args.Length > 0 && args[0] == "draftcost")
         args.Length > 2 ? int.Parse(args[2]) : 128, args.Length > 3 ? int.Parse(args[3]) : 5, settings is { Length: > 0 } ? settings.Split(',') : null);
     return 0;
 }
+// The same weights as GGUF for llama.cpp (bench/llamacpp/compare.sh runs both side by side):
+//   dotnet run -c Release --project bench -- gguf <preset|model folder> <f32|f16|bf16|q8_0|q4_0> <out.gguf>
+if (args.Length > 0 && args[0] == "gguf")
+{
+    if (args.Length != 4) throw new ArgumentException("usage: gguf <preset|model folder> <f32|f16|bf16|q8_0|q4_0> <out.gguf>");
+    SpecCore.Bench.Gguf.GgufExport.Run(args[1], SpecCore.Tensors.DTypeInfo.Parse(args[2]), args[3]);
+    return 0;
+}
 if (args.Length > 0 && (args[0] == "trees" || args[0] == "profiles"))
 {
     string models = ModelRegistry.DefaultModelsFolder();

@@ -16,7 +16,7 @@ public unsafe class MatMulBenchmarks
     private CpuTensor _w = null!, _x = null!, _y = null!;
 
     /// <summary>Weight dtype.</summary>
-    [Params(DType.F32, DType.BF16, DType.F16, DType.Q8_0)]
+    [Params(DType.F32, DType.BF16, DType.F16, DType.Q8_0, DType.Q4_0)]
     public DType WeightType { get; set; }
 
     /// <summary>Weight shape "out x in".</summary>
@@ -53,6 +53,7 @@ public unsafe class MatMulBenchmarks
                 case DType.BF16: for (int i = 0; i < inCols; i++) ((ushort*)dst)[i] = FloatConversion.FloatToBF16(row[i]); break;
                 case DType.F16: for (int i = 0; i < inCols; i++) ((ushort*)dst)[i] = FloatConversion.FloatToF16(row[i]); break;
                 case DType.Q8_0: Q8Format.QuantizeRow(row, dst); break;
+                case DType.Q4_0: Q4Format.QuantizeRow(row, dst); break;
             }
         }
         _w = new CpuTensor(WeightType, new[] { outRows, inCols }, buffer);

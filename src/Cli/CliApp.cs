@@ -17,6 +17,7 @@ public static class CliApp
             "in JIT builds, on GPUs through ILGPU.");
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(ChatCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(TrainHeadCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());

@@ -13,6 +13,7 @@ internal sealed class EngineArguments
     public readonly Option<string> Model = new("--model", "-m") { Description = "Target model: a Hugging Face model folder (config.json, model.safetensors, tokenizer), a name from models.json, or a repo id (org/name) in the Hugging Face cache.", Required = true };
     public readonly Option<string?> Draft = new("--draft") { Description = "Draft model (folder or registry name) sharing the target's tokenizer: enables speculative decoding." };
     public readonly Option<string?> Drafter = new("--drafter") { Description = "Drafter without a model: 'lookup' (prompt lookup / n-gram matching)." };
+    public readonly Option<string?> Heads = new("--heads") { Description = "Draft head for the target: an EAGLE-3 or Medusa folder (config.json + *.safetensors) or safetensors file; the kind is read from its config." };
     public readonly Option<string> SpecK = new("--spec-k") { Description = "Draft tokens per round: a number (1-64) or 'auto' (chosen each round from measured costs and acceptance; a plain step when no draft length pays).", DefaultValueFactory = _ => "4" };
     public readonly Option<string?> Tree = new("--tree") { Description = "Draft a token tree instead of a chain: static:<branching> (e.g. static:4x2x2x1), sequoia:<nodes>[:<depth>] (shape by dynamic programming from the pair's acceptance profile), dynamic:<nodes>[:<depth>[:<topk>]] (EAGLE-2 style: expand and keep the most probable nodes)." };
     public readonly Option<string?> TreeProfile = new("--tree-profile") { Description = "Acceptance profile JSON for sequoia trees (default: profiles/<target>__<draft>.json shipped with SpecCore)." };
@@ -20,11 +21,12 @@ internal sealed class EngineArguments
     public readonly Option<string> Device = CommonOptions.Device();
     public readonly Option<int?> Threads = CommonOptions.Threads();
     public readonly Option<string?> DType = CommonOptions.DType();
+    public readonly Option<string?> KvDType = CommonOptions.KvDType();
 
     /// <summary>Adds the options to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (Option option in (Option[])[Model, Draft, Drafter, SpecK, Tree, TreeProfile, CtxSize, Device, Threads, DType])
+        foreach (Option option in (Option[])[Model, Draft, Drafter, Heads, SpecK, Tree, TreeProfile, CtxSize, Device, Threads, DType, KvDType])
             command.Options.Add(option);
     }
 
@@ -33,10 +35,12 @@ internal sealed class EngineArguments
     {
         string? draft = parse.GetValue(Draft);
         string? drafter = parse.GetValue(Drafter);
-        if (draft != null && drafter != null) throw new ArgumentException("give either --draft (a model) or --drafter lookup, not both");
+        string? heads = parse.GetValue(Heads);
+        if ((draft != null ? 1 : 0) + (drafter != null ? 1 : 0) + (heads != null ? 1 : 0) > 1)
+            throw new ArgumentException("give one of --draft (a model), --drafter lookup or --heads, not several");
         if (drafter != null && !drafter.Equals("lookup", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"unknown --drafter '{drafter}' (expected: lookup)");
-        if (parse.GetValue(Tree) != null && draft == null && drafter == null) throw new ArgumentException("--tree needs --draft or --drafter lookup");
+        if (parse.GetValue(Tree) != null && draft == null && drafter == null && heads == null) throw new ArgumentException("--tree needs --draft, --drafter lookup or --heads");
         DraftLengthPolicy.Parse(parse.GetValue(SpecK)!); // refuse a bad --spec-k before anything is loaded
         int? context = parse.GetValue(CtxSize);
         if (context is < 1) throw new ArgumentException($"--ctx-size must be at least 1, got {context}");
@@ -45,7 +49,9 @@ internal sealed class EngineArguments
             Model = parse.GetValue(Model)!,
             Draft = draft,
             Drafter = drafter,
+            Heads = heads,
             WeightType = CommonOptions.ParseDType(parse.GetValue(DType)),
+            KvType = CommonOptions.ParseKvDType(parse.GetValue(KvDType)),
             ContextSize = context,
             DraftLength = parse.GetValue(SpecK)!,
             Tree = parse.GetValue(Tree),

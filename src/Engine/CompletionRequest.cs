@@ -26,6 +26,10 @@ public sealed record CompletionRequest
 
     /// <summary>Write special and control tokens into the text (off: they are left out).</summary>
     public bool ShowSpecialTokens { get; init; }
+
+    /// <summary>A chat reply: the chat format's end-of-turn tokens (<see cref="InferenceEngine.ChatStopTokens"/>) end it
+    /// too, and, for a model without a chat template, the start of the user's next line.</summary>
+    public bool IsChatReply { get; init; }
 }
 
 /// <summary>Why an output ended, in the terms of the OpenAI API.</summary>

@@ -14,8 +14,15 @@ public sealed record EngineOptions
     /// <summary>A drafter without a model: <c>lookup</c> (prompt lookup), or null.</summary>
     public string? Drafter { get; init; }
 
+    /// <summary>A draft head for the target (an EAGLE-3 or Medusa folder or safetensors file; the kind is read from its
+    /// config), or null.</summary>
+    public string? Heads { get; init; }
+
     /// <summary>Convert the weight matrices at load time (null: keep the stored dtype).</summary>
     public DType? WeightType { get; init; }
+
+    /// <summary>KV cache element type, F16 or F32 (null: F16 for models over 256 MB of weights on a backend that has it).</summary>
+    public DType? KvType { get; init; }
 
     /// <summary>Tokens each session holds, prompt plus output (null: the model's context, at most
     /// <see cref="SpecCore.Models.TransformerModel.DefaultContext"/>).</summary>

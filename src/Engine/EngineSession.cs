@@ -43,35 +43,34 @@ public sealed class EngineSession : IDisposable
     public int[] EncodePrompt(string prompt) => _engine.Plan.EncodePrompt(prompt);
 
     /// <summary>Tokenizes a conversation rendered with the chat template, ready to generate the assistant's reply.</summary>
-    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null)
-    {
-        string text = _engine.RenderChat(messages, options);
-        int[] ids = _engine.Tokenizer.Encode(text, addSpecialTokens: !_engine.ChatPromptHasSpecialTokens);
-        if (ids.Length == 0 && _engine.Target.Config.BosId is int bos) ids = [bos];
-        return ids;
-    }
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null) => _engine.EncodeChat(messages, options);
 
     /// <summary>Continues <paramref name="prompt"/> (text; BOS added as the model expects), calling <paramref name="onText"/>
     /// with each new piece of text as it becomes final.</summary>
     public CompletionResult Complete(string prompt, CompletionRequest request, Action<string>? onText = null, CancellationToken cancellation = default) =>
-        Run(EncodePrompt(prompt), request, onText, cancellation, chat: false);
+        Run(EncodePrompt(prompt), request, onText, cancellation);
 
     /// <summary>Continues the token ids <paramref name="prompt"/>.</summary>
     public CompletionResult Complete(ReadOnlySpan<int> prompt, CompletionRequest request, Action<string>? onText = null, CancellationToken cancellation = default) =>
-        Run(prompt.ToArray(), request, onText, cancellation, chat: false);
+        Run(prompt.ToArray(), request, onText, cancellation);
 
     /// <summary>Generates the assistant's reply to <paramref name="messages"/>; the reply ends at the chat format's end of
     /// turn. The next call with this conversation plus the reply and a new message prefills only the new part.</summary>
     public CompletionResult Chat(IReadOnlyList<ChatMessage> messages, CompletionRequest request, Action<string>? onText = null,
         CancellationToken cancellation = default, ChatTemplateOptions? templateOptions = null) =>
-        Run(EncodeChat(messages, templateOptions), request, onText, cancellation, chat: true);
+        Run(EncodeChat(messages, templateOptions), request with { IsChatReply = true }, onText, cancellation);
 
     /// <summary>Streams the continuation of <paramref name="prompt"/> token ids; the last chunk carries the result. Ending
     /// the enumeration early (or cancelling) stops the generation within one round.</summary>
-    public IAsyncEnumerable<CompletionChunk> StreamAsync(int[] prompt, CompletionRequest request, bool chat = false, CancellationToken cancellation = default) =>
-        Stream(prompt, request, chat, cancellation);
+    public IAsyncEnumerable<CompletionChunk> StreamAsync(int[] prompt, CompletionRequest request, CancellationToken cancellation = default) =>
+        Stream(prompt, request, cancellation);
 
-    private async IAsyncEnumerable<CompletionChunk> Stream(int[] prompt, CompletionRequest request, bool chat, [EnumeratorCancellation] CancellationToken cancellation)
+    /// <summary>Generates on a thread of its own (the generator is synchronous and waits for its turns on the model), so
+    /// that an async caller such as a web server does not tie up its thread pool.</summary>
+    public Task<CompletionResult> CompleteAsync(int[] prompt, CompletionRequest request, Action<string>? onText = null, CancellationToken cancellation = default) =>
+        Task.Factory.StartNew(() => Run(prompt, request, onText, cancellation), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    private async IAsyncEnumerable<CompletionChunk> Stream(int[] prompt, CompletionRequest request, [EnumeratorCancellation] CancellationToken cancellation)
     {
         var channel = Channel.CreateUnbounded<CompletionChunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -80,7 +79,7 @@ public sealed class EngineSession : IDisposable
         {
             try
             {
-                CompletionResult result = Run(prompt, request, text => channel.Writer.TryWrite(new CompletionChunk(text, null)), stop.Token, chat);
+                CompletionResult result = Run(prompt, request, text => channel.Writer.TryWrite(new CompletionChunk(text, null)), stop.Token);
                 channel.Writer.TryWrite(new CompletionChunk("", result));
                 channel.Writer.TryComplete();
             }
@@ -101,7 +100,7 @@ public sealed class EngineSession : IDisposable
         }
     }
 
-    private CompletionResult Run(int[] prompt, CompletionRequest request, Action<string>? onText, CancellationToken cancellation, bool chat)
+    private CompletionResult Run(int[] prompt, CompletionRequest request, Action<string>? onText, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -117,6 +116,7 @@ public sealed class EngineSession : IDisposable
                 throw new GenerationException($"the prompt has {prompt.Length} tokens but the context holds {_generator.Capacity} (prompt plus at least one new token)");
 
             var stops = new List<string>(request.Stop);
+            bool chat = request.IsChatReply;
             if (chat && !_engine.HasChatTemplate) stops.Add(PlainTranscript.Stop);
             var options = new GenerationOptions
             {

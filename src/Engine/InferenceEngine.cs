@@ -5,6 +5,7 @@ using SpecCore.Models.Registry;
 using SpecCore.Models.Tokenization;
 using SpecCore.Speculation.Drafters;
 using SpecCore.Speculation.Generation;
+using SpecCore.Speculation.Heads;
 using SpecCore.Speculation.Trees;
 
 namespace SpecCore.Engine;
@@ -22,6 +23,8 @@ public sealed class InferenceEngine : IDisposable
     private readonly bool _lookup;
     private readonly ChatTemplate? _template;
     private readonly string? _templateError;
+    private string? _heads;
+    private SpecCore.Tensors.DType? _weightType;
     private int _disposed;
 
     private InferenceEngine(LoadedModel target, LoadedModel? draft, bool lookup, EnginePlan plan, string directory,
@@ -49,7 +52,8 @@ public sealed class InferenceEngine : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(backend);
-        if (options.Draft != null && options.Drafter != null) throw new ArgumentException("give either a draft model or the lookup drafter, not both");
+        if ((options.Draft != null ? 1 : 0) + (options.Drafter != null ? 1 : 0) + (options.Heads != null ? 1 : 0) > 1)
+            throw new ArgumentException("give one of --draft (a model), --drafter lookup or --heads, not several");
         if (options.Drafter != null && !options.Drafter.Equals("lookup", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"unknown drafter '{options.Drafter}' (expected: lookup)");
         DraftLengthPolicy policy = DraftLengthPolicy.Parse(options.DraftLength);
@@ -67,7 +71,7 @@ public sealed class InferenceEngine : IDisposable
         TreeSpec? tree = null;
         if (options.Tree is string treeText)
         {
-            if (draftDir == null && !lookup) throw new ArgumentException("a draft tree needs a draft model or the lookup drafter");
+            if (draftDir == null && !lookup && options.Heads == null) throw new ArgumentException("--tree needs --draft, --drafter lookup or --heads");
             tree = TreeSpec.Parse(treeText);
         }
 
@@ -75,22 +79,30 @@ public sealed class InferenceEngine : IDisposable
         var plan = new EnginePlan(config, tokenizer, capacity);
         beforeWeights?.Invoke(plan);
 
-        LoadedModel target = LoadedModel.Load(targetDir, backend, options.WeightType);
+        if (options.Heads != null) HeadDrafters.Detect(options.Heads); // a missing or unreadable head file is refused before the weights load
+        LoadedModel target = LoadedModel.Load(targetDir, backend, options.WeightType, options.KvType);
         LoadedModel? draft = null;
         try
         {
-            draft = draftDir != null ? LoadedModel.Load(draftDir, backend, options.WeightType) : null;
+            draft = draftDir != null ? LoadedModel.Load(draftDir, backend, options.WeightType, options.KvType) : null;
             if (tree is { NeedsProfile: true })
             {
                 string profilePath = options.TreeProfile
-                    ?? Path.Combine(AppContext.BaseDirectory, "profiles", AcceptanceProfile.FileName(target.Name, draft?.Name ?? "lookup"));
+                    ?? Path.Combine(AppContext.BaseDirectory, "profiles", AcceptanceProfile.FileName(target.Name, draft?.Name
+                        ?? (options.Heads != null ? Path.GetFileName(Path.TrimEndingDirectorySeparator(options.Heads)) : "lookup")));
                 if (!File.Exists(profilePath))
                     throw new FileNotFoundException($"no acceptance profile for a sequoia tree at {profilePath}; give one with --tree-profile (profiles are measured by 'dotnet run --project bench -- profiles')");
                 tree = tree.WithProfile(AcceptanceProfile.Load(profilePath));
             }
             if (draft != null && draft.Config.VocabSize != config.VocabSize)
                 throw new ArgumentException($"the draft model {draft.Name} has a vocabulary of {draft.Config.VocabSize} tokens but the target {target.Name} has {config.VocabSize}: they must share a tokenizer");
-            return new InferenceEngine(target, draft, lookup, plan, targetDir, policy, tree, template, templateError);
+            var engine = new InferenceEngine(target, draft, lookup, plan, targetDir, policy, tree, template, templateError)
+            {
+                _heads = options.Heads != null ? Path.GetFullPath(options.Heads) : null,
+                _weightType = options.WeightType,
+            };
+            if (engine._heads != null) engine.OpenSession().Dispose(); // load the head once now, so a bad file fails here
+            return engine;
         }
         catch
         {
@@ -132,10 +144,10 @@ public sealed class InferenceEngine : IDisposable
     public int Capacity => Plan.Capacity;
 
     /// <summary>Whether sessions decode speculatively.</summary>
-    public bool IsSpeculative => _draft != null || _lookup;
+    public bool IsSpeculative => _draft != null || _lookup || _heads != null;
 
     /// <summary>The drafter's name for statistics, or null.</summary>
-    public string? DrafterName => _draft != null ? "draft:" + _draft.Name : _lookup ? "lookup" : null;
+    public string? DrafterName => _draft != null ? "draft:" + _draft.Name : _lookup ? "lookup" : _heads != null ? "heads:" + Path.GetFileName(_heads) : null;
 
     /// <summary>The draft-length policy of this model pair. It learns from every session's rounds (costs and acceptance
     /// belong to the pair, not to one request) and is only touched inside scheduler turns.</summary>
@@ -168,6 +180,8 @@ public sealed class InferenceEngine : IDisposable
         IDrafter? drafter = !speculative ? null
             : _draft != null ? new DraftModelDrafter(_draft.Model, SpecCore.Kernels.Sampling.SamplingOptions.Greedy, "draft:" + _draft.Name, Capacity)
             : _lookup ? new PromptLookupDrafter(_target.Config.VocabSize)
+            // Each session loads its own copy of the head (a few MB): its drafter owns it.
+            : _heads != null ? HeadDrafters.Create(_heads, _target.Model, SpecCore.Kernels.Sampling.SamplingOptions.Greedy, Capacity, _weightType)
             : null;
         return new EngineSession(this, drafter);
     }
@@ -182,9 +196,15 @@ public sealed class InferenceEngine : IDisposable
         return PlainTranscript.Render(messages);
     }
 
-    /// <summary>Whether a chat prompt from <see cref="RenderChat"/> already has its special tokens (a template writes BOS
-    /// itself), so that it is encoded without adding any.</summary>
-    internal bool ChatPromptHasSpecialTokens => _template != null;
+    /// <summary>Tokenizes a conversation rendered with <see cref="RenderChat"/>, ready to generate the assistant's reply (a
+    /// template writes BOS itself, so nothing is added; the plain transcript gets BOS as the model expects).</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null)
+    {
+        string text = RenderChat(messages, options);
+        int[] ids = Tokenizer.Encode(text, addSpecialTokens: _template == null);
+        if (ids.Length == 0 && Target.Config.BosId is int bos) ids = [bos];
+        return ids;
+    }
 
     private static (ChatTemplate?, string?) LoadTemplate(string directory)
     {

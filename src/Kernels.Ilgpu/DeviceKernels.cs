@@ -311,7 +311,9 @@ internal static class DeviceKernels
         for (int i = t; i < vocab; i += Group.DimX)
         {
             float v = logits[rowBase + i];
-            if (v > best || bestIndex == int.MaxValue) { best = v; bestIndex = i; }
+            // A NaN or +infinity takes the index -1 at +infinity, which wins the reduction below: the host refuses the row.
+            if (IsNaNOrPositiveInfinity(v)) { best = float.PositiveInfinity; bestIndex = -1; }
+            else if (v > best || bestIndex == int.MaxValue) { best = v; bestIndex = i; }
         }
         values[t] = best;
         indices[t] = bestIndex;
@@ -329,7 +331,8 @@ internal static class DeviceKernels
             Group.Barrier();
             active = half;
         }
-        if (t == 0) result[Grid.IdxX] = indices[0];
+        // A row whose maximum is -infinity has no finite logit either: refused as the CPU sampler refuses it.
+        if (t == 0) result[Grid.IdxX] = values[0] == float.NegativeInfinity ? -1 : indices[0];
     }
 
     /// <summary>Probability of token i under softmax(logits / T), computed as the host's Sampler does
@@ -338,6 +341,15 @@ internal static class DeviceKernels
         XMath.Exp((logits[i] - max) * invT) * invSum;
 
     private static int Bits(float p) => (int)Interop.FloatAsInt(p);
+
+    /// <summary>NaN or +infinity, by a bit test that is the same on every accelerator whatever its max does with NaN.
+    /// With "the maximum is -infinity" these are the rows the CPU sampler refuses (a -infinity beside finite logits
+    /// is a token that cannot be drawn, not an error).</summary>
+    private static bool IsNaNOrPositiveInfinity(float v)
+    {
+        uint bits = Interop.FloatAsInt(v);
+        return (bits & 0x7FFFFFFFu) > 0x7F800000u || bits == 0x7F800000u;
+    }
 
     /// <summary>
     /// Samples one token per row (one group per row) exactly as the host's <c>Sampler</c>: softmax(logits / T),
@@ -370,8 +382,21 @@ internal static class DeviceKernels
 
         // Stable softmax: max, then the sum of exponentials.
         float max = float.NegativeInfinity;
-        for (int i = t; i < n; i += g) max = XMath.Max(max, logits[i]);
+        float nonFinite = 0f;
+        for (int i = t; i < n; i += g)
+        {
+            float v = logits[i];
+            max = XMath.Max(max, v);
+            if (IsNaNOrPositiveInfinity(v)) nonFinite = 1f;
+        }
         max = GroupMax(max, masses);
+        // A row with a NaN or +infinity, or no finite logit, has no distribution: the token -1 tells the host to
+        // refuse it. Both tests are the same in every thread after the reductions, so the whole group leaves together.
+        if (GroupMax(nonFinite, masses) > 0f || max == float.NegativeInfinity)
+        {
+            if (t == 0) a.Result[row] = -1;
+            return;
+        }
         float sum = 0f;
         for (int i = t; i < n; i += g) sum += XMath.Exp((logits[i] - max) * invT);
         float invSum = 1f / GroupSum(sum, masses);

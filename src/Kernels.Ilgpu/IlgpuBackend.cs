@@ -200,6 +200,10 @@ public sealed class IlgpuBackend : IBackend
     // ---------------------------------------------------------------- memory
 
     /// <inheritdoc />
+    /// <remarks>Not yet: the ILGPU copy and attention kernels read and write F32 caches only.</remarks>
+    public bool SupportsF16KvCache => false;
+
+    /// <inheritdoc />
     public unsafe DeviceTensor UploadWeight(HostTensor weight)
     {
         long n = weight.ElementCount;
@@ -362,6 +366,15 @@ public sealed class IlgpuBackend : IBackend
             case DType.BF16: RunMatMul(_bf16, new BF16Weights(w.U16), xt, ot, rows, inDim, outDim); break;
             default: throw NotSupported(w.DType, "matmul");
         }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One launch per matrix: launches are queued on the stream without waiting, so fusing them would save
+    /// little here.</remarks>
+    public void MatMulGroup(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> outputs, int rows)
+    {
+        if (weights.Length != outputs.Length) throw new ArgumentException($"matmul group: {weights.Length} weights but {outputs.Length} outputs");
+        for (int i = 0; i < weights.Length; i++) MatMul(x, weights[i], outputs[i], rows);
     }
 
     private void RunMatMul<TW>(WeightKernels<TW> k, TW w, IlgpuTensor x, IlgpuTensor y, int rows, int inDim, int outDim)
@@ -553,6 +566,13 @@ public sealed class IlgpuBackend : IBackend
         _stream.Synchronize();
         dst.CopyToCPU(_stream, result[..rows]);
         _stream.Synchronize();
+        RefuseNonFiniteRows(result[..rows]);
+    }
+
+    /// <summary>The kernels return token -1 for a row holding a NaN or infinity: like the CPU sampler, refuse it.</summary>
+    private static void RefuseNonFiniteRows(ReadOnlySpan<int> tokens)
+    {
+        if (tokens.Contains(-1)) throw new NonFiniteLogitsException();
     }
 
     /// <inheritdoc />
@@ -590,6 +610,7 @@ public sealed class IlgpuBackend : IBackend
         _stream.Synchronize();
         dst.CopyToCPU(_stream, result[..rows]);
         _stream.Synchronize();
+        RefuseNonFiniteRows(result[..rows]);
     }
 
     // ---------------------------------------------------------------- helpers

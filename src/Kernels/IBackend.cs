@@ -18,6 +18,10 @@ public interface IBackend : IDisposable
     /// <summary>Human description of the device and its settings (threads, memory, ...).</summary>
     string Description { get; }
 
+    /// <summary>True when KV caches may be F16 tensors: <see cref="CopyRows"/> then narrows F32 rows into them,
+    /// <see cref="GatherRows"/> moves their rows and <see cref="Attention"/> widens them as it reads.</summary>
+    bool SupportsF16KvCache { get; }
+
     /// <summary>Makes a weight available to kernels. The CPU backend uses host memory in place; a GPU
     /// copies it once. The host memory must outlive the returned tensor on backends that alias it.</summary>
     DeviceTensor UploadWeight(HostTensor weight);
@@ -49,6 +53,11 @@ public interface IBackend : IDisposable
     /// output: [rows, out]. Each weight row is read once for all rows (a GEMM, not rows GEMVs).</summary>
     void MatMul(DeviceTensor x, DeviceTensor weight, DeviceTensor output, int rows);
 
+    /// <summary>outputs[i] = x · weights[i]ᵀ for the first rows, for up to four matrices that share the input (a layer's
+    /// Q/K/V projections, or gate and up): the same results as one <see cref="MatMul"/> per matrix, in one pass
+    /// over the input and, on the CPU, one dispatch to the worker threads. Weights may differ in dtype and rows.</summary>
+    void MatMulGroup(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> outputs, int rows);
+
     /// <summary>Rotates x in place with rotary embeddings in the Hugging Face rotate-half layout:
     /// for head h, pair (j, j + headDim/2) of row r turns by angle positions[r] * invFreq[j].
     /// x: [rows, heads * headDim].</summary>
@@ -59,7 +68,8 @@ public interface IBackend : IDisposable
     RopeTable CreateRopeTable(ReadOnlySpan<double> inverseFrequencies, int maxPositions);
 
     /// <summary>Copies rows [sourceRow, sourceRow + rows) of <paramref name="source"/> to rows
-    /// [destinationRow, destinationRow + rows) of <paramref name="destination"/> (same column count, F32).</summary>
+    /// [destinationRow, destinationRow + rows) of <paramref name="destination"/> (same column count; F32, or from F32
+    /// into an F16 KV cache, rounding to nearest where <see cref="SupportsF16KvCache"/>).</summary>
     void CopyRows(DeviceTensor source, int sourceRow, DeviceTensor destination, int destinationRow, int rows);
 
     /// <summary>Moves rows so that row <c>sourceRows[i]</c> lands at <c>destinationRow + i</c>

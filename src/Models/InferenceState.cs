@@ -7,11 +7,11 @@ namespace SpecCore.Models;
 /// sized once for batches of up to <see cref="MaxBatch"/> tokens, so a forward pass allocates nothing.</summary>
 public sealed class InferenceState : IDisposable
 {
-    internal InferenceState(IBackend backend, ModelConfig c, int capacity, int maxBatch, TargetFeatureRequest? features = null)
+    internal InferenceState(IBackend backend, ModelConfig c, int capacity, int maxBatch, DType kvType, TargetFeatureRequest? features = null)
     {
         MaxBatch = maxBatch;
         if (features != null) Features = new TargetFeatures(backend, features, c.Layers, maxBatch, c.HiddenSize);
-        Cache = new KvCache(backend, c.Layers, capacity, c.KvDim);
+        Cache = new KvCache(backend, c.Layers, capacity, c.KvDim, kvType);
         X = backend.Allocate(DType.F32, maxBatch, c.HiddenSize);
         Normed = backend.Allocate(DType.F32, maxBatch, c.HiddenSize);
         Delta = backend.Allocate(DType.F32, maxBatch, c.HiddenSize);
@@ -22,6 +22,8 @@ public sealed class InferenceState : IDisposable
         Gate = backend.Allocate(DType.F32, maxBatch, c.IntermediateSize);
         Up = backend.Allocate(DType.F32, maxBatch, c.IntermediateSize);
         DeviceLogits = backend.Allocate(DType.F32, maxBatch, c.VocabSize);
+        Qkv = [Q, K, V];
+        GateUp = [Gate, Up];
         Logits = new float[maxBatch * c.VocabSize];
         Positions = new int[maxBatch];
         ChainParents = new int[maxBatch];
@@ -54,6 +56,8 @@ public sealed class InferenceState : IDisposable
     internal DeviceTensor Gate { get; }       // [maxBatch, ffn]
     internal DeviceTensor Up { get; }         // [maxBatch, ffn]
     internal DeviceTensor DeviceLogits { get; } // [maxBatch, vocab]
+    internal DeviceTensor[] Qkv { get; }      // [Q, K, V]: the outputs of one matmul group
+    internal DeviceTensor[] GateUp { get; }   // [Gate, Up]: the outputs of one matmul group
     internal float[] Logits { get; }          // [maxBatch, vocab] host copy
     internal int[] Positions { get; }         // [maxBatch]
     internal int[] ChainParents { get; }      // [maxBatch] i - 1: the causal-chain parent array

@@ -5,26 +5,34 @@ namespace SpecCore.Models;
 
 /// <summary>The keys and values of one sequence, per layer, on the model's backend.
 /// After speculative verification only the accepted tokens are kept: <see cref="Truncate"/> for a chain,
-/// <see cref="Compact"/> for a tree. Nothing is recomputed.</summary>
+/// <see cref="Compact"/> for a tree. Nothing is recomputed. Rows are F32, or F16 to halve the cache's memory and the
+/// bytes attention reads (the backend narrows keys and values as it stores them and widens them as it reads).</summary>
 public sealed class KvCache : IDisposable
 {
     private readonly IBackend _backend;
-    private readonly DeviceTensor[] _keys;   // per layer [capacity, kvDim]
-    private readonly DeviceTensor[] _values; // per layer [capacity, kvDim]
+    private readonly DeviceTensor[] _keys;   // per layer [capacity, kvDim] of DType
+    private readonly DeviceTensor[] _values; // per layer [capacity, kvDim] of DType
 
-    /// <summary>Allocates a cache for <paramref name="capacity"/> tokens.</summary>
-    public KvCache(IBackend backend, int layers, int capacity, int kvDim)
+    /// <summary>Allocates a cache for <paramref name="capacity"/> tokens with rows of <paramref name="dtype"/> (F32 or F16).</summary>
+    public KvCache(IBackend backend, int layers, int capacity, int kvDim, DType dtype = DType.F32)
     {
+        if (dtype is not (DType.F32 or DType.F16)) throw new ArgumentException($"a KV cache holds f32 or f16, not {dtype.Name()}", nameof(dtype));
+        if (dtype == DType.F16 && !backend.SupportsF16KvCache)
+            throw new NotSupportedException($"the {backend.Name} backend keeps its KV cache in f32 only (an f16 cache was asked for)");
         _backend = backend;
         Capacity = capacity;
+        DType = dtype;
         _keys = new DeviceTensor[layers];
         _values = new DeviceTensor[layers];
         for (int l = 0; l < layers; l++)
         {
-            _keys[l] = backend.Allocate(DType.F32, capacity, kvDim);
-            _values[l] = backend.Allocate(DType.F32, capacity, kvDim);
+            _keys[l] = backend.Allocate(dtype, capacity, kvDim);
+            _values[l] = backend.Allocate(dtype, capacity, kvDim);
         }
     }
+
+    /// <summary>Element type of the stored keys and values.</summary>
+    public DType DType { get; }
 
     /// <summary>Tokens the cache can hold.</summary>
     public int Capacity { get; }

@@ -28,15 +28,16 @@ public sealed class LoadedModel : IDisposable
     /// <summary>Seconds the load took.</summary>
     public double LoadSeconds { get; }
 
-    /// <summary>Loads a Hugging Face model folder (config.json, generation_config.json, safetensors).</summary>
-    public static LoadedModel Load(string directory, IBackend backend, DType? weightType = null)
+    /// <summary>Loads a Hugging Face model folder (config.json, generation_config.json, safetensors); weights and KV
+    /// cache types as <see cref="TransformerModel.Create"/> takes them.</summary>
+    public static LoadedModel Load(string directory, IBackend backend, DType? weightType = null, DType? kvType = null)
     {
         long start = Stopwatch.GetTimestamp();
         ModelConfig config = ModelConfig.Load(directory);
         var weights = CheckpointWeights.Open(directory);
         try
         {
-            var model = TransformerModel.Create(config, weights, backend, weightType);
+            var model = TransformerModel.Create(config, weights, backend, weightType, kvType);
             return new LoadedModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))), config, weights, model, Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
         catch
@@ -47,7 +48,7 @@ public sealed class LoadedModel : IDisposable
     }
 
     /// <summary>Builds a seeded random-weight model of a preset shape (see <see cref="ModelPresets"/>).</summary>
-    public static LoadedModel Synthetic(string preset, IBackend backend, DType? weightType = null, int seed = 1234)
+    public static LoadedModel Synthetic(string preset, IBackend backend, DType? weightType = null, int seed = 1234, DType? kvType = null)
     {
         long start = Stopwatch.GetTimestamp();
         ModelConfig config = ModelPresets.Get(preset);
@@ -56,7 +57,7 @@ public sealed class LoadedModel : IDisposable
         var weights = new SyntheticWeights(config, seed, stored);
         try
         {
-            var model = TransformerModel.Create(config, weights, backend, weightType);
+            var model = TransformerModel.Create(config, weights, backend, weightType, kvType);
             return new LoadedModel(preset, config, weights, model, Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
         catch

@@ -37,6 +37,15 @@ internal sealed class LayerWeights
     public DeviceTensor? BUp { get; init; }                   // [ffn] F32
     public DeviceTensor? BDown { get; init; }                 // [dim] F32
     public int Window { get; init; }                          // sliding-window width, 0: full attention
+
+    /// <summary>[Wq, Wk, Wv]: the projections of the attention's normed input, run as one matmul group.</summary>
+    public DeviceTensor[] Qkv => _qkv ??= [Wq, Wk, Wv];
+
+    /// <summary>[WGate, WUp]: the projections of the MLP's normed input, run as one matmul group.</summary>
+    public DeviceTensor[] GateUp => _gateUp ??= [WGate, WUp];
+
+    private DeviceTensor[]? _qkv;
+    private DeviceTensor[]? _gateUp;
 }
 
 /// <summary>A decoder-only transformer (RMSNorm, rotary attention with grouped-query heads, SwiGLU MLP)
@@ -53,8 +62,9 @@ public sealed class TransformerModel : IDisposable
     private readonly List<IDisposable> _owned;
 
     private TransformerModel(ModelConfig config, IBackend backend, LayerWeights[] layers, DeviceTensor embedding,
-        DeviceTensor finalNorm, DeviceTensor lmHead, List<IDisposable> owned, long streamedBytes, long streamedElements, DType weightType)
+        DeviceTensor finalNorm, DeviceTensor lmHead, List<IDisposable> owned, long streamedBytes, long streamedElements, DType weightType, DType kvType)
     {
+        KvCacheType = kvType;
         Config = config;
         Backend = backend;
         _layers = layers;
@@ -74,8 +84,19 @@ public sealed class TransformerModel : IDisposable
     /// <summary>The backend the model runs on.</summary>
     public IBackend Backend { get; }
 
+    /// <summary>The token embedding table ([vocab, dim] on the backend), which a draft head without its own
+    /// embedding looks tokens up in.</summary>
+    public DeviceTensor EmbeddingTable => _embedding;
+
     /// <summary>Dtype of the matrices as used by the kernels.</summary>
     public DType WeightType { get; }
+
+    /// <summary>Element type of the KV caches of this model's states: F32 or F16.</summary>
+    public DType KvCacheType { get; }
+
+    /// <summary>Weights above which a model's KV cache defaults to F16: a model this large runs long contexts where the
+    /// cache's bytes count, and is not one of the tiny test models whose references are checked in F32.</summary>
+    public const long F16KvCacheThreshold = 256L * 1024 * 1024;
 
     /// <summary>Bytes of weights read to decode one token: every matrix and norm, not the embedding table
     /// (only indexed) unless it doubles as the LM head.</summary>
@@ -85,10 +106,15 @@ public sealed class TransformerModel : IDisposable
     public long StreamedWeightElements { get; }
 
     /// <summary>Builds a model from weights, converting matrices to <paramref name="weightType"/> when given
-    /// (weights otherwise keep their stored dtype). The weight source must outlive the model on backends
-    /// that use host memory in place (the CPU).</summary>
-    public static TransformerModel Create(ModelConfig config, IWeightSource weights, IBackend backend, DType? weightType = null)
+    /// (weights otherwise keep their stored dtype). KV caches hold <paramref name="kvType"/> (F32 or F16; default: F16
+    /// for models of more than <see cref="F16KvCacheThreshold"/> bytes of weights on a backend that supports it, else F32).
+    /// The weight source must outlive the model on backends that use host memory in place (the CPU).</summary>
+    /// <exception cref="NotSupportedException">An F16 KV cache was asked for on a backend without one.</exception>
+    public static TransformerModel Create(ModelConfig config, IWeightSource weights, IBackend backend, DType? weightType = null, DType? kvType = null)
     {
+        if (kvType is DType k && k is not (DType.F32 or DType.F16)) throw new ArgumentException($"a KV cache holds f32 or f16, not {k.Name()}", nameof(kvType));
+        if (kvType == DType.F16 && !backend.SupportsF16KvCache)
+            throw new NotSupportedException($"the {backend.Name} backend keeps its KV cache in f32 only; use an f32 KV cache or the cpu backend");
         var owned = new List<IDisposable>();
         var uploaded = new List<DeviceTensor>();
         long streamed = 0;
@@ -181,7 +207,8 @@ public sealed class TransformerModel : IDisposable
             }
 
             owned.AddRange(uploaded);
-            return new TransformerModel(config, backend, layers, embedding, finalNorm, lmHead, owned, streamed, elements, resolvedType ?? DType.F32);
+            DType cacheType = kvType ?? (streamed > F16KvCacheThreshold && backend.SupportsF16KvCache ? DType.F16 : DType.F32);
+            return new TransformerModel(config, backend, layers, embedding, finalNorm, lmHead, owned, streamed, elements, resolvedType ?? DType.F32, cacheType);
         }
         catch
         {
@@ -211,7 +238,7 @@ public sealed class TransformerModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(capacity), $"capacity {cap} must be between 1 and the model's context {Config.MaxPositions}");
         if (maxBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxBatch));
         features?.Validate(Config.Layers);
-        return new InferenceState(Backend, Config, cap, Math.Min(maxBatch, cap), features);
+        return new InferenceState(Backend, Config, cap, Math.Min(maxBatch, cap), KvCacheType, features);
     }
 
     /// <summary>
@@ -327,9 +354,7 @@ public sealed class TransformerModel : IDisposable
             // Attention: x += Wo · attend(rope(norm_h(Wq·norm(x))), cache ∪ rope(norm_h(Wk·norm(x))), Wv·norm(x)),
             // with biases and per-head norms where the family has them.
             b.RmsNorm(state.X, w.AttentionNorm, state.Normed, n, c.RmsNormEps);
-            b.MatMul(state.Normed, w.Wq, state.Q, n);
-            b.MatMul(state.Normed, w.Wk, state.K, n);
-            b.MatMul(state.Normed, w.Wv, state.V, n);
+            b.MatMulGroup(state.Normed, w.Qkv, state.Qkv, n);
             if (w.Bq != null) b.AddBias(state.Q, w.Bq, n);
             if (w.Bk != null) b.AddBias(state.K, w.Bk, n);
             if (w.Bv != null) b.AddBias(state.V, w.Bv, n);
@@ -347,8 +372,7 @@ public sealed class TransformerModel : IDisposable
 
             // MLP: x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
             b.RmsNorm(state.X, w.MlpNorm, state.Normed, n, c.RmsNormEps);
-            b.MatMul(state.Normed, w.WGate, state.Gate, n);
-            b.MatMul(state.Normed, w.WUp, state.Up, n);
+            b.MatMulGroup(state.Normed, w.GateUp, state.GateUp, n);
             if (w.BGate != null) b.AddBias(state.Gate, w.BGate, n);
             if (w.BUp != null) b.AddBias(state.Up, w.BUp, n);
             b.SwiGlu(state.Gate, state.Up, n);

@@ -7,15 +7,15 @@ namespace SpecCore.Models;
 public static unsafe class WeightConversion
 {
     /// <summary>Returns <paramref name="source"/> as <paramref name="target"/>; when a conversion is needed
-    /// the new memory is added to <paramref name="owned"/>. A q8_0 target for rows that are not a multiple of
-    /// 32 long returns the source unchanged.</summary>
+    /// the new memory is added to <paramref name="owned"/>. A q8_0 or q4_0 target for rows that are not a multiple
+    /// of 32 long returns the source unchanged.</summary>
     public static HostTensor Convert(HostTensor source, DType target, List<IDisposable> owned)
     {
         if (source.DType == target) return source;
         long n = source.ElementCount;
         // A matrix whose rows are not whole Q8_0 blocks (e.g. stories260K's FFN of 172) keeps its stored dtype,
         // as llama.cpp does for such tensors; every kernel takes any weight dtype.
-        if (target == DType.Q8_0 && source.Cols % DTypeInfo.Q8BlockSize != 0) return source;
+        if (target is DType.Q8_0 or DType.Q4_0 && source.Cols % DTypeInfo.Q8BlockSize != 0) return source;
         if (target == DType.F16 && source.DType is DType.F32 or DType.BF16) CheckF16Range(source);
         var buffer = new NativeBuffer(target.ByteSize(n));
         owned.Add(buffer);
@@ -123,6 +123,9 @@ public static unsafe class WeightConversion
             case DType.Q8_0:
                 Q8Format.DequantizeRow((byte*)source.Pointer + row * DType.Q8_0.ByteSize(cols), destination.Slice(0, cols));
                 break;
+            case DType.Q4_0:
+                Q4Format.DequantizeRow((byte*)source.Pointer + row * DType.Q4_0.ByteSize(cols), destination.Slice(0, cols));
+                break;
             default:
                 throw new NotSupportedException($"reading {source.DType}");
         }
@@ -163,6 +166,9 @@ public static unsafe class WeightConversion
             }
             case DType.Q8_0:
                 Q8Format.QuantizeRow(row, (byte*)basePointer + r * DType.Q8_0.ByteSize(cols));
+                break;
+            case DType.Q4_0:
+                Q4Format.QuantizeRow(row, (byte*)basePointer + r * DType.Q4_0.ByteSize(cols));
                 break;
         }
     }

@@ -118,7 +118,17 @@ public sealed class ModelFuzzer : IDisposable
         return Encoding.UTF8.GetBytes(root.ToJsonString());
     }
 
-    private string NewFolder(bool withTokenizerJson)
+    /// <summary>The pristine stories260K files every case starts from.</summary>
+    public string BaseFolder => _base;
+
+    /// <summary>The small tokenizer.json the TokenizerJson cases start from.</summary>
+    public ReadOnlySpan<byte> TokenizerJson => _tokenizerJson;
+
+    /// <summary>The names of the model files a case folder holds (tokenizer.json besides, in TokenizerJson cases).</summary>
+    public static IReadOnlyList<string> ModelFiles => BaseFiles;
+
+    /// <summary>A new case folder: links to the pristine files (and the small tokenizer.json when asked).</summary>
+    public string NewFolder(bool withTokenizerJson)
     {
         string dir = Path.Combine(_root, $"case{_folder++}");
         Directory.CreateDirectory(dir);
@@ -365,8 +375,12 @@ public sealed class ModelFuzzer : IDisposable
 
     /// <summary>Runs <paramref name="c"/> through the CLI in process; returns null when the outcome is acceptable,
     /// else why not.</summary>
-    public static string? Run(FuzzCase c, TimeSpan deadline)
+    public static string? Run(FuzzCase c, TimeSpan deadline) => Run(c, deadline, out _);
+
+    /// <summary><see cref="Run(FuzzCase, TimeSpan)"/> that also returns what the CLI wrote to stderr.</summary>
+    public static string? Run(FuzzCase c, TimeSpan deadline, out string errorText)
     {
+        errorText = "";
         var error = new StringWriter();
         var output = new StringWriter();
         var task = Task.Run(() => CommandRunner.Run(CliApp.CreateRoot(), c.Args, error, output));
@@ -379,7 +393,7 @@ public sealed class ModelFuzzer : IDisposable
             return $"unhandled {e.InnerException?.GetType().Name}: {e.InnerException?.Message}";
         }
         int code = task.Result;
-        string err = error.ToString();
+        string err = errorText = error.ToString();
         string[] lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         if (code == 0)
         {
@@ -406,8 +420,11 @@ public sealed class ModelFuzzer : IDisposable
 
     /// <summary>Runs <paramref name="cases"/> cases from <paramref name="seed"/>; returns the first failure (the case and
     /// why), or null. <paramref name="counts"/> gets the cases run per kind. With <paramref name="keepFailure"/> the
-    /// failing case's folder is copied out of the temporary tree (links resolved) so it survives disposal.</summary>
-    public (FuzzCase Case, string Why)? RunBudget(int cases, int seed, TimeSpan deadline, Dictionary<FuzzKind, int> counts, Action<string>? log = null, bool keepFailure = false)
+    /// failing case's folder is copied out of the temporary tree (links resolved) so it survives disposal.
+    /// With <paramref name="regressionFolder"/> the failing input is also written there as a regression case
+    /// (<see cref="RegressionInputs"/>), for the replay test.</summary>
+    public (FuzzCase Case, string Why)? RunBudget(int cases, int seed, TimeSpan deadline, Dictionary<FuzzKind, int> counts, Action<string>? log = null,
+        bool keepFailure = false, string? regressionFolder = null)
     {
         var rng = new Random(seed);
         var watch = Stopwatch.StartNew();
@@ -418,6 +435,11 @@ public sealed class ModelFuzzer : IDisposable
             counts[c.Kind] = counts.GetValueOrDefault(c.Kind) + 1;
             if (why != null)
             {
+                if (regressionFolder != null)
+                {
+                    string? saved = RegressionInputs.Save(this, c, why, seed, regressionFolder, out string? notSaved);
+                    log?.Invoke(saved != null ? $"regression case written to {saved}" : $"regression case not written: {notSaved}");
+                }
                 if (!keepFailure) return (c, why);
                 string kept = Directory.CreateTempSubdirectory("speccore-fuzz-found-").FullName;
                 foreach (string f in Directory.GetFileSystemEntries(c.Folder))

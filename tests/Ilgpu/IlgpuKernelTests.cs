@@ -53,6 +53,26 @@ public class IlgpuKernelTests
         }
     }
 
+    /// <summary>A group of two matrices sharing one input equals one MatMul each on the same backend.</summary>
+    [Fact]
+    public void MatMulGroupEqualsSeparateMatMuls()
+    {
+        using var p = new Pair(_f, seed: 5);
+        const int rows = 3, inDim = 33;
+        var a = p.Weight(DType.F32, 7, inDim);
+        var b = p.Weight(DType.BF16, 40, inDim);
+        var x = p.Activation(p.Random(rows * inDim), rows, inDim);
+        var ya = p.Activation(new float[rows * 7], rows, 7);
+        var yb = p.Activation(new float[rows * 40], rows, 40);
+        var sa = p.Activation(new float[rows * 7], rows, 7);
+        var sb = p.Activation(new float[rows * 40], rows, 40);
+        _f.Gpu.MatMulGroup(x.Gpu, new[] { a.Gpu, b.Gpu }, new[] { ya.Gpu, yb.Gpu }, rows);
+        _f.Gpu.MatMul(x.Gpu, a.Gpu, sa.Gpu, rows);
+        _f.Gpu.MatMul(x.Gpu, b.Gpu, sb.Gpu, rows);
+        Assert.Equal(p.ReadGpu(sa.Gpu, rows * 7), p.ReadGpu(ya.Gpu, rows * 7));
+        Assert.Equal(p.ReadGpu(sb.Gpu, rows * 40), p.ReadGpu(yb.Gpu, rows * 40));
+    }
+
     /// <summary>Tolerance: 1e-5 relative + 1e-6.</summary>
     [Fact]
     public void RmsNormMatchesCpu()
@@ -276,6 +296,15 @@ public class IlgpuKernelTests
         var host = new HostTensor("w", DType.Q8_0, new[] { 1, 32 }, 1, 34);
         var e = Assert.Throws<NotSupportedException>(() => _f.Gpu.UploadWeight(host));
         Assert.Contains("q8_0", e.Message);
+        Assert.Contains("ilgpu", e.Message);
+    }
+
+    [Fact]
+    public void Q4WeightsAreRejectedClearly()
+    {
+        var host = new HostTensor("w", DType.Q4_0, new[] { 1, 32 }, 1, 18);
+        var e = Assert.Throws<NotSupportedException>(() => _f.Gpu.UploadWeight(host));
+        Assert.Contains("q4_0", e.Message);
         Assert.Contains("ilgpu", e.Message);
     }
 

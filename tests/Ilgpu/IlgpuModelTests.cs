@@ -47,6 +47,20 @@ public class IlgpuModelTests
         Assert.Equal(Greedy(cpu, prompt, 40), Greedy(gpu, prompt, 40));
     }
 
+    /// <summary>The ILGPU backend keeps F32 KV caches: asking for F16 is refused with a message naming it, and the
+    /// default stays F32.</summary>
+    [Fact]
+    public void F16KvCacheIsRefusedClearly()
+    {
+        var config = ModelPresets.Get("tiny");
+        using var weights = new SyntheticWeights(config, seed: 11);
+        var e = Assert.Throws<NotSupportedException>(() => TransformerModel.Create(config, weights, _f.ModelGpu, kvType: DType.F16));
+        Assert.Contains("f32", e.Message);
+        Assert.False(_f.ModelGpu.SupportsF16KvCache);
+        using var model = TransformerModel.Create(config, weights, _f.ModelGpu);
+        Assert.Equal(DType.F32, model.KvCacheType);
+    }
+
     /// <summary>A random token tree verified in one batch after a prefix: every row's logits match the CPU's
     /// (tolerance 1e-4 relative + 1e-4).</summary>
     [Fact]

@@ -14,7 +14,7 @@ internal static unsafe class KernelTestUtil
     }
 
     /// <summary>A [rows, cols] weight of <paramref name="dtype"/> made from <paramref name="values"/>; returns the tensor
-    /// and the values it actually holds, widened back to F32 (Q8_0: the dequantized values).</summary>
+    /// and the values it actually holds, widened back to F32 (Q8_0, Q4_0: the dequantized values).</summary>
     public static (CpuTensor Tensor, float[] Stored) Weight(DType dtype, float[] values, int rows, int cols)
     {
         var buffer = new NativeBuffer(dtype.ByteSize((long)rows * cols));
@@ -45,6 +45,13 @@ internal static unsafe class KernelTestUtil
                     byte* p = (byte*)buffer.Pointer + r * DType.Q8_0.ByteSize(cols);
                     Q8Format.QuantizeRow(src, p);
                     Q8Format.DequantizeRow(p, back);
+                    break;
+                }
+                case DType.Q4_0:
+                {
+                    byte* p = (byte*)buffer.Pointer + r * DType.Q4_0.ByteSize(cols);
+                    Q4Format.QuantizeRow(src, p);
+                    Q4Format.DequantizeRow(p, back);
                     break;
                 }
             }

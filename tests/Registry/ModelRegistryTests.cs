@@ -15,7 +15,9 @@ public class ModelRegistryTests
         throw new FileNotFoundException("SpecCore.sln not found above the test binary");
     }
 
-    private static ModelRegistry Registry() => ModelRegistry.LoadFile(RegistryFile(), TestModels.Root);
+    // An empty Hugging Face cache, so that models a developer downloaded do not change what these tests see.
+    private static ModelRegistry Registry() => ModelRegistry.LoadFile(RegistryFile(), TestModels.Root,
+        new SpecCore.Models.Hub.HuggingFaceCache(Path.Combine(Path.GetTempPath(), "speccore-no-hf-cache")));
 
     public static TheoryData<string, string, string, string, int> HubModels => new()
     {

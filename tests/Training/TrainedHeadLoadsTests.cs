@@ -1,6 +1,3 @@
-#if SPECCORE_HEADS_LOADER
-// Compiled once the heads branch (Eagle3Head, MedusaHeads) is in main: define SPECCORE_HEADS_LOADER or delete these
-// #if lines. Passed in a scratch worktree of heads 86fd816 plus this branch's Training code (2 tests, 2 s).
 using SpecCore.Kernels.Cpu;
 using SpecCore.Models;
 using SpecCore.Speculation.Heads;
@@ -129,4 +126,3 @@ public sealed class TrainedMedusaLoadsTests
         Directory.Delete(root, recursive: true);
     }
 }
-#endif

@@ -2,14 +2,22 @@ using SpecCore.Tests;
 using SpecCore.Tests.Fuzz;
 
 // Long fuzz runs: cases (default 100,000), seed (default: the time), models folder (default: the tests' ../shared/models).
-// On the first bad outcome the case folder is kept and printed, and the exit code is 1.
-int cases = args.Length > 0 ? int.Parse(args[0]) : 100_000;
-int seed = args.Length > 1 ? int.Parse(args[1]) : Environment.TickCount;
-string models = args.Length > 2 ? args[2] : TestModels.Root;
+// --regressions DIR also writes the first failing input into DIR as a regression case (tests/Regressions replays every
+// case there: RegressionReplayTests). On the first bad outcome the case folder is kept and printed, and the exit code is 1.
+var positional = new List<string>();
+string? regressions = null;
+for (int i = 0; i < args.Length; i++)
+{
+    if (args[i] == "--regressions" && i + 1 < args.Length) regressions = Path.GetFullPath(args[++i]);
+    else positional.Add(args[i]);
+}
+int cases = positional.Count > 0 ? int.Parse(positional[0]) : 100_000;
+int seed = positional.Count > 1 ? int.Parse(positional[1]) : Environment.TickCount;
+string models = positional.Count > 2 ? positional[2] : TestModels.Root;
 using var fuzzer = new ModelFuzzer(models);
 var counts = new Dictionary<FuzzKind, int>();
 Console.Error.WriteLine($"fuzzing {cases} cases from seed {seed}");
-var failure = fuzzer.RunBudget(cases, seed, TimeSpan.FromSeconds(30), counts, Console.Error.WriteLine, keepFailure: true);
+var failure = fuzzer.RunBudget(cases, seed, TimeSpan.FromSeconds(30), counts, Console.Error.WriteLine, keepFailure: true, regressionFolder: regressions);
 Console.Error.WriteLine(string.Join(", ", counts.OrderBy(k => k.Key).Select(k => $"{k.Key} {k.Value}")));
 if (failure is var (c, why))
 {

@@ -87,7 +87,7 @@ public static class ChatCommand
                 Console.Error.WriteLine($"error: the conversation has {prompt.Length} tokens but the context holds {engine.Capacity}; /reset to start again (or a larger --ctx-size)");
                 continue;
             }
-            CompletionResult result = session.Complete(prompt, request with { MaxTokens = Math.Min(request.MaxTokens, engine.Capacity - prompt.Length) },
+            CompletionResult result = session.Complete(prompt, request with { MaxTokens = Math.Min(request.MaxTokens, engine.Capacity - prompt.Length), IsChatReply = true },
                 piece => { stdout.Write(piece); stdout.Flush(); });
             stdout.WriteLine();
             stdout.Flush();

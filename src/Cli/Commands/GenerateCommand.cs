@@ -8,6 +8,7 @@ using SpecCore.Models.Registry;
 using SpecCore.Models.Tokenization;
 using SpecCore.Speculation.Drafters;
 using SpecCore.Speculation.Generation;
+using SpecCore.Speculation.Heads;
 using SpecCore.Speculation.Trees;
 using SpecCore.Tensors;
 
@@ -50,8 +51,8 @@ public static class GenerateCommand
             bool ignoreEos = parse.GetValue(noStop);
             CompletionRequest request = requestArgs.Read(parse) with { IgnoreEos = ignoreEos };
             EngineOptions options = engineArgs.Read(parse);
-            if (parse.GetValue(compare) && options.Draft == null && options.Drafter == null)
-                throw new ArgumentException("--compare needs --draft or --drafter: it compares speculative with plain decoding");
+            if (parse.GetValue(compare) && options.Draft == null && options.Drafter == null && options.Heads == null)
+                throw new ArgumentException("--compare needs --draft, --drafter or --heads: it compares speculative with plain decoding");
             string promptText = parse.GetValue(prompt)!;
 
             using IBackend backend = engineArgs.CreateBackend(parse);
@@ -120,6 +121,10 @@ public static class GenerateCommand
                 StopReason.Cancelled => "cancelled",
                 _ => "max tokens",
             }));
-        if (s.Drafter != null) Console.Error.WriteLine(s.SpeculationSummary());
+        if (s.Drafter != null)
+        {
+            Console.Error.WriteLine(s.SpeculationSummary());
+            Console.Error.WriteLine(s.AcceptanceByDepth());
+        }
     }
 }

@@ -13,6 +13,7 @@ public sealed unsafe class CpuBackend : IBackend
 {
     private readonly WorkerPool _pool;
     private readonly CpuMatMul _matMul;
+    private readonly CpuMatMulGroup _matMulGroup;
     private readonly CpuAttention _attention;
     private readonly bool _simd;
     private Sampler? _sampler; // scratch of SampleTokens, kept while the vocabulary and options stay the same
@@ -33,6 +34,7 @@ public sealed unsafe class CpuBackend : IBackend
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(threads), n, "thread count must be at least 1");
         _pool = new WorkerPool(n);
         _matMul = new CpuMatMul(_pool, forceScalar, forceAvx2);
+        _matMulGroup = new CpuMatMulGroup(_pool, forceScalar, forceAvx2);
         _attention = new CpuAttention(_pool, forceScalar);
     }
 
@@ -47,6 +49,9 @@ public sealed unsafe class CpuBackend : IBackend
 
     /// <inheritdoc />
     public string Description => $"CPU, {Threads} thread(s), {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")}";
+
+    /// <inheritdoc />
+    public bool SupportsF16KvCache => true;
 
     /// <inheritdoc />
     public DeviceTensor UploadWeight(HostTensor weight) => new CpuTensor(weight.DType, weight.Shape, weight.Pointer);
@@ -100,6 +105,9 @@ public sealed unsafe class CpuBackend : IBackend
                     break;
                 case DType.Q8_0:
                     Q8Format.DequantizeRow((byte*)t.Pointer + id * DType.Q8_0.ByteSize(dim), dst.Slice(0, dim));
+                    break;
+                case DType.Q4_0:
+                    Q4Format.DequantizeRow((byte*)t.Pointer + id * DType.Q4_0.ByteSize(dim), dst.Slice(0, dim));
                     break;
                 default:
                     throw new NotSupportedException($"embedding lookup on {t.DType} is not supported");
@@ -176,6 +184,10 @@ public sealed unsafe class CpuBackend : IBackend
         _matMul.Run(Cast(x), Cast(weight), Cast(output), rows);
 
     /// <inheritdoc />
+    public void MatMulGroup(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> outputs, int rows) =>
+        _matMulGroup.Run(Cast(x), weights, outputs, rows);
+
+    /// <inheritdoc />
     public RopeTable CreateRopeTable(ReadOnlySpan<double> inverseFrequencies, int maxPositions) =>
         new CpuRopeTable(inverseFrequencies, maxPositions);
 
@@ -215,19 +227,24 @@ public sealed unsafe class CpuBackend : IBackend
         var d = Cast(destination);
         if (s.Cols != d.Cols) throw new ArgumentException("CopyRows: column counts differ");
         if (sourceRow + rows > s.Rows || destinationRow + rows > d.Rows) throw new ArgumentOutOfRangeException(nameof(rows), "CopyRows: past the end of a tensor");
-        new ReadOnlySpan<float>((float*)s.Pointer + (long)sourceRow * s.Cols, rows * s.Cols).CopyTo(new Span<float>((float*)d.Pointer + (long)destinationRow * d.Cols, rows * d.Cols));
+        if (s.DType != DType.F32 || d.DType is not (DType.F32 or DType.F16)) throw new ArgumentException($"CopyRows: copies F32 rows into F32 or F16, not {s.DType} into {d.DType}");
+        var from = new ReadOnlySpan<float>((float*)s.Pointer + (long)sourceRow * s.Cols, rows * s.Cols);
+        if (d.DType == DType.F16) TensorPrimitives.ConvertToHalf(from, new Span<Half>((Half*)d.Pointer + (long)destinationRow * d.Cols, rows * d.Cols));
+        else from.CopyTo(new Span<float>((float*)d.Pointer + (long)destinationRow * d.Cols, rows * d.Cols));
     }
 
     /// <inheritdoc />
     public void GatherRows(DeviceTensor tensor, ReadOnlySpan<int> sourceRows, int destinationRow)
     {
         var t = Cast(tensor);
+        int rowBytes = checked((int)t.DType.ByteSize(t.Cols));
         for (int i = 0; i < sourceRows.Length; i++)
         {
             int src = sourceRows[i];
             int dst = destinationRow + i;
             if (src < dst) throw new ArgumentException("GatherRows: source rows must be ascending and not before their destination");
-            if (src != dst) t.Row(src).CopyTo(t.Row(dst));
+            if ((uint)src >= (uint)t.Rows) throw new ArgumentOutOfRangeException(nameof(sourceRows), $"GatherRows: row {src} is past the end");
+            if (src != dst) new ReadOnlySpan<byte>((byte*)t.Pointer + (long)src * rowBytes, rowBytes).CopyTo(new Span<byte>((byte*)t.Pointer + (long)dst * rowBytes, rowBytes));
         }
     }
 
@@ -303,7 +320,7 @@ public sealed unsafe class CpuBackend : IBackend
         for (int r = 0; r < rows; r++) result[r] = sampler.Sample(t.Row(r), uniforms[r]);
     }
 
-    private static CpuTensor Cast(DeviceTensor t) =>
+    internal static CpuTensor Cast(DeviceTensor t) =>
         t as CpuTensor ?? throw new ArgumentException($"tensor belongs to another backend ({t.GetType().Name}), not the CPU backend");
 
     /// <inheritdoc />
@@ -311,5 +328,6 @@ public sealed unsafe class CpuBackend : IBackend
     {
         _pool.Dispose();
         _matMul.Dispose();
+        _matMulGroup.Dispose();
     }
 }

@@ -8,7 +8,7 @@ using SpecCore.Tensors;
 namespace SpecCore.Kernels.Cpu;
 
 /// <summary>
-/// y = x · Wᵀ on the CPU for F32, BF16, F16 and Q8_0 weights.
+/// y = x · Wᵀ on the CPU for F32, BF16, F16, Q8_0 and Q4_0 weights.
 /// </summary>
 /// <remarks>
 /// Work is split by output rows into chunks (a multiple of 4 rows); each pool thread takes the chunks of its
@@ -65,11 +65,32 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(CpuTensor x, CpuTensor weight, CpuTensor y, int rows)
     {
+        if (!Prepare(x, weight, y, rows)) return;
+        long work = Work;
+        int threads = _pool.ThreadCount;
+        if (threads == 1 || work < SmallWork)
+        {
+            RunInline();
+            return;
+        }
+        _pool.Run(this, Split(threads));
+    }
+
+    /// <summary>Multiply-adds of the prepared matmul, counted for a batch of at least SplitBatch tokens: a matrix worth
+    /// splitting for a short verify pass is split for a single token too (a 192 × 192 projection on one thread made
+    /// stories2M decoding 1.10× slower than with the split).</summary>
+    internal long Work => (long)_out * _in * Math.Max(_rows, SplitBatch);
+
+    /// <summary>Checks the operands and sets up one matmul (quantizing the activations for Q8_0 / Q4_0 weights);
+    /// false when there is nothing to do. <see cref="Execute"/> then computes row chunks of it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal bool Prepare(CpuTensor x, CpuTensor weight, CpuTensor y, int rows)
+    {
         if (weight.Shape.Length != 2) throw new ArgumentException($"matmul weight must be 2-D, got [{string.Join(", ", weight.Shape)}]");
         if (x.Cols != weight.Cols) throw new ArgumentException($"matmul: x has {x.Cols} columns, weight has {weight.Cols}");
         if (y.Cols != weight.Rows) throw new ArgumentException($"matmul: output has {y.Cols} columns, weight has {weight.Rows} rows");
         if (rows > x.Rows || rows > y.Rows) throw new ArgumentException($"matmul: {rows} rows exceed the buffers");
-        if (rows <= 0) return;
+        if (rows <= 0) return false;
         _x = (float*)x.Pointer;
         _y = (float*)y.Pointer;
         _w = (byte*)weight.Pointer;
@@ -85,36 +106,36 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
                 _simd = !_forceScalar && !_forceAvx2 && Vector512.IsHardwareAccelerated && Avx512F.IsSupported && _in >= 16;
                 _avx2 = !_simd && !_forceScalar && Avx2.IsSupported && Fma.IsSupported && _in >= 8;
                 break;
-            case DType.Q8_0:
-                if (_in % DTypeInfo.Q8BlockSize != 0) throw new ArgumentException($"q8_0 matmul needs a multiple of {DTypeInfo.Q8BlockSize} columns, got {_in}");
+            case DType.Q8_0 or DType.Q4_0:
+                if (_in % DTypeInfo.Q8BlockSize != 0) throw new ArgumentException($"{_dtype.Name()} matmul needs a multiple of {DTypeInfo.Q8BlockSize} columns, got {_in}");
                 _simd = !_forceScalar && Avx2.IsSupported;
                 _avx2 = false;
+                _ = HalfTable.Values; // built before the kernels read it
                 QuantizeActivations();
                 break;
             default:
                 throw new NotSupportedException($"matmul on {_dtype} weights is not supported by the CPU backend");
         }
+        return true;
+    }
 
-        if (_dtype == DType.Q8_0) _ = HalfTable.Values; // built before the kernels read it
-        // Split by the work of a batch of at least SplitBatch tokens: a matrix worth splitting for a short verify pass is split
-        // for a single token too. Deciding by the batch alone ran a 192 × 192 projection on one thread in a decode step and
-        // on two in a verify pass, and the single-threaded decode step was the slower: stories2M plain decoding ran 1.10×
-        // faster with the split (in-process A/B, alternating repeats).
-        long work = (long)_out * _in * Math.Max(rows, SplitBatch);
-        int threads = _pool.ThreadCount;
-        if (threads == 1 || work < SmallWork)
-        {
-            _chunkRows = _out;
-            Execute(0);
-            return;
-        }
+    /// <summary>Runs the whole prepared matmul on the calling thread.</summary>
+    internal void RunInline()
+    {
+        _chunkRows = _out;
+        Execute(0);
+    }
+
+    /// <summary>Splits the prepared matmul into chunks for <paramref name="threads"/> threads and returns their count.</summary>
+    internal int Split(int threads)
+    {
         // About 4 chunks per thread balance uneven progress by stealing; chunks are whole 4-row tiles, numbered
         // the same way every call so that the pool's home ranges keep rows on one core.
         int chunks = threads * 4;
         int chunkRows = (_out + chunks - 1) / chunks;
         chunkRows = Math.Max(16, (chunkRows + 3) & ~3);
         _chunkRows = chunkRows;
-        _pool.Run(this, (_out + chunkRows - 1) / chunkRows);
+        return (_out + chunkRows - 1) / chunkRows;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -134,6 +155,10 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
                     if (s_vnni) RowsQ8<VnniDot>(start, end);
                     else RowsQ8<Avx2Dot>(start, end);
                     return;
+                case DType.Q4_0:
+                    if (s_vnni && !_forceAvx2) RowsQ4<VnniDot>(start, end, s_q8FourTokens);
+                    else RowsQ4<Avx2Dot>(start, end, s_q8FourTokens && !_forceAvx2);
+                    return;
             }
         }
         if (_avx2)
@@ -146,6 +171,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
             }
         }
         if (_dtype == DType.Q8_0) RowsQ8Scalar(start, end);
+        else if (_dtype == DType.Q4_0) RowsQ4Scalar(start, end);
         else RowsPortable(start, end);
     }
 
@@ -527,6 +553,9 @@ internal static unsafe class HalfTable
 internal interface IInt8Dot
 {
     static abstract Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX);
+
+    /// <summary>acc + Σ over each 4-byte group of u · s (u unsigned, at most 128; s signed).</summary>
+    static abstract Vector256<int> DotAdd(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s);
 }
 
 /// <summary>AvxVnni vpdpbusd.</summary>
@@ -535,6 +564,10 @@ internal readonly struct VnniDot : IInt8Dot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX) =>
         AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, absW, signedX);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> DotAdd(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s) =>
+        AvxVnni.MultiplyWideningAndAdd(acc, u, s);
 }
 
 /// <summary>Avx2 vpmaddubsw + vpmaddwd. |w| ≤ 128 and |x| ≤ 127: a pair sum saturates int16 only for two
@@ -544,6 +577,9 @@ internal readonly struct Avx2Dot : IInt8Dot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot(Vector256<byte> absW, Vector256<sbyte> signedX) =>
         Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(absW, signedX), Vector256.Create((short)1));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> DotAdd(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s) => acc + Dot(u, s);
 }
 
 /// <summary>A token-tile height known to the JIT, so one kernel body compiles to 1-, 2-, 3- and 4-row variants.</summary>

@@ -7,7 +7,8 @@ public readonly struct ConfigReader
 {
     private readonly JsonElement _root;
 
-    internal ConfigReader(JsonElement root, string source)
+    /// <summary>Reads the keys of <paramref name="root"/> (an object), naming <paramref name="source"/> in errors.</summary>
+    public ConfigReader(JsonElement root, string source)
     {
         _root = root;
         Source = source;

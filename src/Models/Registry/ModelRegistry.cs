@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SpecCore.Models.Hub;
 
 namespace SpecCore.Models.Registry;
 
@@ -15,6 +16,9 @@ public sealed record RegistryEntry(string Name, string Path, string? Repo, strin
 
     /// <summary>The model's context (max_position_embeddings), or null when not given.</summary>
     public int? Context { get; init; }
+
+    /// <summary>The sha256 of each file the registry knows (file name to lower-case hex); empty when none is known.</summary>
+    public IReadOnlyDictionary<string, string> Files { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>The model registry (models.json): names, local paths, repos and which draft pairs with which target.</summary>
@@ -22,14 +26,18 @@ public sealed class ModelRegistry
 {
     private readonly Dictionary<string, RegistryEntry> _entries;
 
-    private ModelRegistry(Dictionary<string, RegistryEntry> entries, string modelsFolder)
+    private ModelRegistry(Dictionary<string, RegistryEntry> entries, string modelsFolder, HuggingFaceCache? hubCache)
     {
         _entries = entries;
         ModelsFolder = modelsFolder;
+        HubCache = hubCache ?? HuggingFaceCache.FromEnvironment();
     }
 
     /// <summary>Where registry paths are resolved.</summary>
     public string ModelsFolder { get; }
+
+    /// <summary>The Hugging Face cache where downloaded models (and those other tools downloaded) are found.</summary>
+    public HuggingFaceCache HubCache { get; }
 
     /// <summary>Every entry.</summary>
     public IEnumerable<RegistryEntry> Entries => _entries.Values;
@@ -55,16 +63,17 @@ public sealed class ModelRegistry
 
     /// <summary>Loads models.json: from beside the executable (it is copied there at build), else found upwards
     /// from the current directory. Returns an empty registry if there is none.</summary>
-    public static ModelRegistry Load(string? modelsFolder = null)
+    public static ModelRegistry Load(string? modelsFolder = null, HuggingFaceCache? hubCache = null)
     {
         string folder = modelsFolder ?? DefaultModelsFolder();
         string? path = FindRegistryFile();
-        return path == null ? new ModelRegistry(new Dictionary<string, RegistryEntry>(StringComparer.OrdinalIgnoreCase), folder) : LoadFile(path, folder);
+        return path == null ? new ModelRegistry(new Dictionary<string, RegistryEntry>(StringComparer.OrdinalIgnoreCase), folder, hubCache) : LoadFile(path, folder, hubCache);
     }
 
     /// <summary>Loads the registry file at <paramref name="path"/>, resolving paths in <paramref name="modelsFolder"/>
-    /// (default: <see cref="DefaultModelsFolder"/>).</summary>
-    public static ModelRegistry LoadFile(string path, string? modelsFolder = null)
+    /// (default: <see cref="DefaultModelsFolder"/>) and downloaded models in <paramref name="hubCache"/> (default: the
+    /// environment's Hugging Face cache).</summary>
+    public static ModelRegistry LoadFile(string path, string? modelsFolder = null, HuggingFaceCache? hubCache = null)
     {
         string folder = modelsFolder ?? DefaultModelsFolder();
         var entries = new Dictionary<string, RegistryEntry>(StringComparer.OrdinalIgnoreCase);
@@ -83,6 +92,9 @@ public sealed class ModelRegistry
                 {
                     DType = m.TryGetProperty("dtype", out var t) ? t.GetString() : null,
                     Context = m.TryGetProperty("context", out var c) ? c.GetInt32() : null,
+                    Files = m.TryGetProperty("files", out var files)
+                        ? files.EnumerateObject().ToDictionary(x => x.Name, x => x.Value.GetString()!.ToLowerInvariant(), StringComparer.Ordinal)
+                        : new Dictionary<string, string>(),
                 };
             }
         }
@@ -90,7 +102,7 @@ public sealed class ModelRegistry
         {
             throw new InvalidDataException($"{path}: malformed model registry ({e.Message})");
         }
-        return new ModelRegistry(entries, folder);
+        return new ModelRegistry(entries, folder, hubCache);
     }
 
     private static string? FindRegistryFile()
@@ -108,23 +120,40 @@ public sealed class ModelRegistry
     /// <summary>The local folder of <paramref name="entry"/> (it may not exist yet).</summary>
     public string FolderOf(RegistryEntry entry) => System.IO.Path.Combine(ModelsFolder, entry.Path);
 
-    /// <summary>Whether <paramref name="entry"/>'s folder holds a model (a config.json).</summary>
-    public bool IsPresent(RegistryEntry entry) => File.Exists(System.IO.Path.Combine(FolderOf(entry), "config.json"));
+    /// <summary>Whether <paramref name="entry"/> is present: its folder holds a model (a config.json), or its repo has a
+    /// snapshot in the Hugging Face cache.</summary>
+    public bool IsPresent(RegistryEntry entry) => LocalFolderOf(entry) != null;
 
-    /// <summary>Resolves a model argument: an existing folder is used as is; otherwise a registry name
-    /// (its local folder must exist). Clear errors for anything else.</summary>
+    /// <summary>Where <paramref name="entry"/> is on disk: its folder in the models folder when that holds a
+    /// config.json, else its repo's <c>main</c> snapshot in the Hugging Face cache, else null.</summary>
+    public string? LocalFolderOf(RegistryEntry entry)
+    {
+        string dir = FolderOf(entry);
+        if (File.Exists(System.IO.Path.Combine(dir, "config.json"))) return dir;
+        return entry.Repo != null && HubRepoId.TryParse(entry.Repo, out HubRepoId? repo) ? HubCache.FindSnapshot(repo.Value) : null;
+    }
+
+    /// <summary>Resolves a model argument: an existing folder is used as is; otherwise a registry name (its folder in
+    /// the models folder, else its repo's snapshot in the Hugging Face cache); otherwise a repo id <c>owner/name</c>
+    /// downloaded into the Hugging Face cache (its <c>refs/main</c> snapshot). Clear errors for anything else.</summary>
     public string Resolve(string nameOrPath)
     {
         if (Directory.Exists(nameOrPath)) return System.IO.Path.GetFullPath(nameOrPath);
         if (_entries.TryGetValue(nameOrPath, out RegistryEntry? e))
         {
-            string dir = System.IO.Path.Combine(ModelsFolder, e.Path);
+            string dir = FolderOf(e);
             if (Directory.Exists(dir)) return dir;
+            if (LocalFolderOf(e) is string cached) return cached;
             throw new DirectoryNotFoundException(e.Repo != null
-                ? $"model '{e.Name}' is not downloaded: expected it at {dir} (Hugging Face repo {e.Repo})"
+                ? $"model '{e.Name}' is not downloaded (Hugging Face repo {e.Repo}): not at {dir} nor in the Hugging Face cache {HubCache.Root}"
                 : $"model '{e.Name}' was not found at {dir} (set SPECCORE_MODELS to the models folder)");
         }
         if (File.Exists(nameOrPath)) throw new DirectoryNotFoundException($"'{nameOrPath}' is a file; --model takes a Hugging Face model folder (config.json + model.safetensors) or a registry name");
+        if (HubRepoId.TryParse(nameOrPath, out HubRepoId? id))
+        {
+            if (HubCache.FindSnapshot(id.Value) is string snapshot) return snapshot;
+            throw new DirectoryNotFoundException($"'{nameOrPath}' is not a folder or a registry name, and the Hugging Face cache {HubCache.Root} has no downloaded snapshot of it");
+        }
         throw new DirectoryNotFoundException($"no model folder or registry entry named '{nameOrPath}' (registry names: {string.Join(", ", _entries.Keys)})");
     }
 }

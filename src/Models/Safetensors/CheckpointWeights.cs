@@ -105,6 +105,8 @@ public sealed class CheckpointWeights : IWeightSource
             throw new InvalidDataException($"{Directory}: tensor '{name}' is missing from the checkpoint");
         if (!t.Shape.AsSpan().SequenceEqual(shape))
             throw new InvalidDataException($"{Directory}: tensor '{name}' has shape {t.ShapeText} but the config implies [{string.Join(", ", shape)}]");
+        if (!t.DType.IsFloatingOrQuantized())
+            throw new InvalidDataException($"{Directory}: tensor '{name}' is {t.DType.Name()}, a weight must be F32, F16 or BF16");
         return t;
     }
 

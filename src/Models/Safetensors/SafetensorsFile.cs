@@ -150,7 +150,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
             throw Error(Path, $"tensor '{name}': missing string field 'dtype'");
         string dtypeName = dtypeElement.GetString()!;
         DType dtype = DTypeInfo.FromSafetensorsName(dtypeName)
-            ?? throw Error(Path, $"tensor '{name}': dtype '{Shorten(dtypeName)}' is not supported (supported: F32, F16, BF16)");
+            ?? throw Error(Path, $"tensor '{name}': dtype '{Shorten(dtypeName)}' is not supported (supported: F32, F16, BF16, I64, BOOL)");
 
         if (!v.TryGetProperty("shape", out JsonElement shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
             throw Error(Path, $"tensor '{name}': missing array field 'shape'");

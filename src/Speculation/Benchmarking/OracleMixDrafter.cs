@@ -1,4 +1,5 @@
 using SpecCore.Kernels.Sampling;
+using SpecCore.Models;
 using SpecCore.Speculation.Drafters;
 using SpecCore.Speculation.Trees;
 
@@ -10,7 +11,7 @@ namespace SpecCore.Speculation.Benchmarking;
 /// next greedy token taken from a reference run. Random-weight models never agree by chance, so the
 /// per-token acceptance rate is α and greedy output still equals the reference.
 /// </summary>
-public sealed class OracleMixDrafter : IDrafter
+public sealed class OracleMixDrafter : IFeatureDrafter
 {
     private readonly IDrafter _inner;
     private readonly int[] _reference; // prompt followed by the target's greedy continuation
@@ -36,6 +37,12 @@ public sealed class OracleMixDrafter : IDrafter
 
     /// <inheritdoc />
     public void Reset() => _inner.Reset();
+
+    /// <summary>The wrapped drafter's feature request (a head drafter keeps reading the target's hidden states).</summary>
+    public TargetFeatureRequest? FeatureRequest => (_inner as IFeatureDrafter)?.FeatureRequest;
+
+    /// <inheritdoc />
+    public void OnTargetPass(in TargetPass pass) => (_inner as IFeatureDrafter)?.OnTargetPass(pass);
 
     /// <inheritdoc />
     public void Propose(ReadOnlySpan<int> sequence, DraftRequest request, DraftTree tree)

@@ -78,7 +78,11 @@ public sealed class DraftModelDrafter : IDrafter, ITreeExpander
     internal int TreeRows => _treeBase >= 0 ? _fedCount : 0;
 
     /// <inheritdoc />
-    public void UseSampling(SamplingOptions options) => _sampler = NewSampler(options);
+    public void UseSampling(SamplingOptions options)
+    {
+        _sampler = NewSampler(options);
+        _builder.Sampler = _sampler; // trees are grown greedily or sampled as the new options say
+    }
 
     // The draft's own random stream, apart from the target's, with the target's filters so that p and q are filtered alike.
     private Sampler NewSampler(SamplingOptions options) => new(_model.Config.VocabSize, options with { Seed = options.Seed ^ 0x5DEECE66DUL });

@@ -58,6 +58,31 @@ public sealed class GenerationStats
     /// <summary>Draft lengths chosen, by k (index k; index 0: plain steps chosen by the adaptive policy).</summary>
     public int[] DraftLengthHistogram { get; } = new int[65];
 
+    /// <summary>Speculative rounds by the length of their accepted path (index = accepted draft tokens).</summary>
+    public int[] AcceptedLengthHistogram { get; } = new int[65];
+
+    /// <summary>Share of speculative rounds that accepted at least <paramref name="depth"/> draft tokens (depth ≥ 1):
+    /// the acceptance length per depth.</summary>
+    public double AcceptedAtLeast(int depth)
+    {
+        long rounds = 0, reached = 0;
+        for (int a = 0; a < AcceptedLengthHistogram.Length; a++)
+        {
+            rounds += AcceptedLengthHistogram[a];
+            if (a >= depth) reached += AcceptedLengthHistogram[a];
+        }
+        return rounds > 0 ? (double)reached / rounds : 0;
+    }
+
+    /// <summary>"depth 1 80%, 2 55%, …": <see cref="AcceptedAtLeast"/> for every depth some round reached.</summary>
+    public string AcceptanceByDepth()
+    {
+        var c = CultureInfo.InvariantCulture;
+        var parts = new List<string>();
+        for (int d = 1; d <= MaxAcceptedPathLength && d < AcceptedLengthHistogram.Length; d++) parts.Add(string.Format(c, "{0} {1:P0}", d, AcceptedAtLeast(d)));
+        return parts.Count > 0 ? "accepted ≥ depth: " + string.Join(", ", parts) : "accepted ≥ depth: none";
+    }
+
     /// <summary>Generated tokens per second after the first token.</summary>
     public double DecodeTokensPerSecond => DecodeSeconds > 0 ? Math.Max(0, GeneratedTokens - 1) / DecodeSeconds : 0;
     /// <summary>Prompt tokens per second.</summary>

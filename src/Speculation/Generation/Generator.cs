@@ -28,6 +28,8 @@ public sealed class Generator : IDisposable
 {
     private readonly TransformerModel _target;
     private readonly IDrafter? _drafter;
+    private readonly IFeatureDrafter? _featureDrafter; // the drafter, when it reads the target's hidden states
+    private readonly int[] _allRows;                   // [maxBatch + 1] 0, 1, 2, ...: a prefill chunk keeps every row
     private readonly InferenceState _state;
     private readonly int _maxNodes;
     private readonly int[] _history;  // tokens whose keys and values the target cache holds, in order (prefix reuse)
@@ -51,7 +53,10 @@ public sealed class Generator : IDisposable
         int context = contextSize ?? target.DefaultCapacity;
         Capacity = Math.Min(context, drafter?.MaxSequenceLength ?? int.MaxValue);
         _maxNodes = Math.Clamp(maxTreeNodes, 1, 63);
-        _state = target.CreateState(Capacity, maxBatch: 64);
+        _featureDrafter = drafter as IFeatureDrafter is { FeatureRequest: not null } reader ? reader : null;
+        _state = target.CreateState(Capacity, maxBatch: 64, _featureDrafter?.FeatureRequest);
+        _allRows = new int[_state.MaxBatch + 1];
+        for (int i = 0; i < _allRows.Length; i++) _allRows[i] = i;
         _history = new int[Capacity + 1];
     }
 
@@ -150,7 +155,11 @@ public sealed class Generator : IDisposable
         for (int i = reused; i < last; i += _state.MaxBatch)
         {
             if (!EnterTurn(cancel)) return Cancelled(stats, output, sequence, i);
-            try { _target.Forward(_state, prompt.Slice(i, _state.MaxBatch), default, LogitsRows.Last); }
+            try
+            {
+                _target.Forward(_state, prompt.Slice(i, _state.MaxBatch), default, LogitsRows.Last);
+                ReportPass(i, prompt.Slice(i, _state.MaxBatch), _allRows.AsSpan(0, _state.MaxBatch));
+            }
             finally { ExitTurn(); }
         }
         if (!EnterTurn(cancel)) return Cancelled(stats, output, sequence, last);
@@ -158,6 +167,7 @@ public sealed class Generator : IDisposable
         {
             sampler.DrawUniforms(uniform);
             _target.ForwardSample(_state, prompt[last..], default, options.Sampling, uniform, next);
+            ReportPass(last, prompt[last..], _allRows.AsSpan(0, prompt.Length - last));
         }
         finally { ExitTurn(); }
         int pending = next[0];
@@ -259,6 +269,7 @@ public sealed class Generator : IDisposable
                 keep[0] = 0;
                 for (int i = 0; i < accepted; i++) keep[i + 1] = result.AcceptedNodes[i] + 1;
                 _state.Cache.Compact(prefix, keep.AsSpan(0, accepted + 1));
+                ReportPass(prefix, batch.AsSpan(0, drafted + 1), keep.AsSpan(0, accepted + 1));
 
                 stats.Rounds++;
                 if (drafted > 0)
@@ -267,6 +278,7 @@ public sealed class Generator : IDisposable
                     stats.VerifiedTokens += drafted + 1;
                     stats.AcceptedTokens += accepted;
                     stats.MaxAcceptedPathLength = Math.Max(stats.MaxAcceptedPathLength, accepted);
+                    stats.AcceptedLengthHistogram[Math.Min(accepted, 64)]++;
                     int tried = accepted + (result.IsBonus ? 0 : 1);
                     stats.TriedPositions += tried;
                     int depth = treeSpec != null ? tree!.MaxDepth : k; // trees: the depth actually drafted
@@ -336,6 +348,12 @@ public sealed class Generator : IDisposable
     }
 
     private void ExitTurn() => Scheduler?.Exit();
+
+    /// <summary>Hands a target pass's features to a drafter that reads them.</summary>
+    private void ReportPass(int startPosition, ReadOnlySpan<int> tokens, ReadOnlySpan<int> keptRows)
+    {
+        if (_featureDrafter != null) _featureDrafter.OnTargetPass(new TargetPass(_state.Features!, startPosition, tokens, keptRows));
+    }
 
     private static VerificationResult PlainStep(VerificationResult result, int token)
     {

@@ -29,7 +29,7 @@ public sealed class TreeBuilder
     /// <summary>Most candidate nodes one round may grow (the pool is a superset of the tree for re-ranking).</summary>
     public const int PoolCapacity = 512;
 
-    private readonly Sampler _sampler;
+    private Sampler _sampler;
     private readonly int _vocab;
     private readonly TreeScores _scores;
     private readonly float[] _q;          // [vocab] the draft distribution at the current node
@@ -74,6 +74,19 @@ public sealed class TreeBuilder
         _w = new float[vocabSize];
         _logits = scores == TreeScores.Probabilities ? new float[vocabSize] : Array.Empty<float>();
         _byPathProbability = ByPathProbability;
+    }
+
+    /// <summary>The sampler children are drawn with (its options decide greedy or sampled growth); a drafter swaps it
+    /// when a new generation brings new sampling options.</summary>
+    public Sampler Sampler
+    {
+        get => _sampler;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (value.VocabSize < _vocab) throw new ArgumentOutOfRangeException(nameof(value), $"the sampler's vocabulary of {value.VocabSize} is smaller than the builder's {_vocab}");
+            _sampler = value;
+        }
     }
 
     /// <summary>Candidate nodes grown so far this round.</summary>
