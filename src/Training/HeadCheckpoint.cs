@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using SpecCore.Models.Safetensors;
+using SpecCore.Tensors;
 
 namespace SpecCore.Training;
 
@@ -23,13 +24,13 @@ internal static class HeadCheckpoint
         double ropeTheta, int maxPositions, bool bf16)
     {
         Directory.CreateDirectory(directory);
-        var w = new HeadFileWriter();
-        foreach (var p in set.All) w.Add(p.Name, p.Value, p.Shape, bf16);
+        var w = new SafetensorsWriter();
+        foreach (var p in set.All) w.Add(p.Name, p.Value, p.Shape, bf16 ? DType.BF16 : DType.F32);
         w.Add("d2t", vocabulary.Offsets(), new[] { vocabulary.Size });
         var t2d = new bool[shape.TargetVocabSize];
         foreach (int id in vocabulary.DraftToTarget) t2d[id] = true;
         w.Add("t2d", t2d, new[] { t2d.Length });
-        w.Write(Path.Combine(directory, EagleWeightsFile), new Dictionary<string, string> { ["format"] = "pt" });
+        WriteAtomically(w, Path.Combine(directory, EagleWeightsFile), new Dictionary<string, string> { ["format"] = "pt" });
 
         var config = new JsonObject
         {
@@ -59,9 +60,9 @@ internal static class HeadCheckpoint
     public static void WriteMedusa(string directory, ParameterSet<float> set, int heads, int hidden, int vocab, bool bf16)
     {
         Directory.CreateDirectory(directory);
-        var w = new HeadFileWriter();
-        foreach (var p in set.All) w.Add(p.Name, p.Value, p.Shape, bf16);
-        w.Write(Path.Combine(directory, MedusaWeightsFile), new Dictionary<string, string> { ["format"] = "pt" });
+        var w = new SafetensorsWriter();
+        foreach (var p in set.All) w.Add(p.Name, p.Value, p.Shape, bf16 ? DType.BF16 : DType.F32);
+        WriteAtomically(w, Path.Combine(directory, MedusaWeightsFile), new Dictionary<string, string> { ["format"] = "pt" });
         var config = new JsonObject
         {
             ["medusa_num_heads"] = heads,
@@ -71,6 +72,14 @@ internal static class HeadCheckpoint
             ["torch_dtype"] = bf16 ? "bfloat16" : "float32",
         };
         WriteJson(Path.Combine(directory, "config.json"), config);
+    }
+
+    // Through a temporary name, so that an interrupted checkpoint leaves the previous one intact.
+    private static void WriteAtomically(SafetensorsWriter w, string path, IReadOnlyDictionary<string, string> metadata)
+    {
+        string temporary = path + ".tmp";
+        w.Write(temporary, metadata);
+        File.Move(temporary, path, overwrite: true);
     }
 
     private static void WriteJson(string path, JsonObject node)
@@ -86,7 +95,7 @@ internal static class HeadCheckpoint
     {
         string path = StatePath(directory);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var w = new HeadFileWriter();
+        var w = new SafetensorsWriter();
         for (int i = 0; i < set.All.Count; i++)
         {
             var p = set.All[i];
@@ -95,7 +104,7 @@ internal static class HeadCheckpoint
             w.Add("adam_v/" + p.Name, optimizer.SecondMoments[i], p.Shape);
         }
         if (vocabulary != null) w.Add("draft_to_target", vocabulary.DraftToTarget.Select(x => (float)x).ToArray(), new[] { vocabulary.Size });
-        w.Write(path, new Dictionary<string, string>
+        WriteAtomically(w, path, new Dictionary<string, string>
         {
             ["step"] = optimizer.Steps.ToString(CultureInfo.InvariantCulture),
             ["kind"] = kind.ToString(),
@@ -131,7 +140,7 @@ internal static class HeadCheckpoint
     {
         if (!file.Tensors.TryGetValue(name, out var t))
             throw new InvalidDataException($"{path}: tensor '{name}' is missing; the state was written with other options");
-        if (t.DType != SpecCore.Tensors.DType.F32 || t.ElementCount != destination.Length)
+        if (t.DType != DType.F32 || t.ElementCount != destination.Length)
             throw new InvalidDataException($"{path}: tensor '{name}' has shape {t.ShapeText}, not the {destination.Length} F32 values these options need");
         new ReadOnlySpan<float>((void*)t.Pointer, destination.Length).CopyTo(destination);
     }

@@ -19,6 +19,7 @@ internal sealed class MedusaTrainingPass<T> : ITrainingPass<T> where T : unmanag
     private readonly T[] _dY, _dZ, _tX, _tDy, _wT;  // [n, H] ×2, transposes
     private readonly T[][] _savedLogits;                             // [heads][n, V]: gradients kept for backward
     private readonly T[][] _savedZ, _savedY;
+    private readonly bool[,] _correct;                               // [heads, n] top-1 hits of the last pass
 
     public MedusaTrainingPass(ParameterSet<T> parameters, int heads, int hidden, int vocab, WorkerPool pool, int sequences, int length)
     {
@@ -30,8 +31,13 @@ internal sealed class MedusaTrainingPass<T> : ITrainingPass<T> where T : unmanag
         _tX = new T[n * Math.Max(hidden, vocab)]; _tDy = new T[n * Math.Max(hidden, vocab)];
         _wT = new T[vocab * hidden];
         _savedLogits = new T[heads][]; _savedZ = new T[heads][]; _savedY = new T[heads][];
+        _correct = new bool[heads, n];
         for (int i = 0; i < heads; i++) { _savedLogits[i] = new T[n * vocab]; _savedZ[i] = new T[n * hidden]; _savedY[i] = new T[n * hidden]; }
     }
+
+    /// <summary>When set, each head's logits ([n, V], row = sequence · length + t) are copied here before the loss
+    /// replaces them with its gradient (for comparing with the inference heads).</summary>
+    public T[][]? CapturedLogits { get; set; }
 
     /// <summary>Tensor names of head <paramref name="i"/>: ResBlock weight [H, H], bias [H], LM head [V, H].</summary>
     public static (string Weight, string Bias, string LmHead) Names(int i) => ($"{i}.0.linear.weight", $"{i}.0.linear.bias", $"{i}.1.weight");
@@ -71,7 +77,8 @@ internal sealed class MedusaTrainingPass<T> : ITrainingPass<T> where T : unmanag
         int h = _hidden, n = _n, v = _vocab, k = batch.TopK;
         T[] x = batch.FinalHidden;
         var result = new PassResult(_heads);
-        var correct = new bool[_heads, n];
+        bool[,] correct = _correct;
+        Array.Clear(correct);
         for (int i = 0; i < _heads; i++)
         {
             var (wName, bName, lmName) = Names(i);
@@ -85,6 +92,7 @@ internal sealed class MedusaTrainingPass<T> : ITrainingPass<T> where T : unmanag
                 for (int j = 0; j < h; j++) y[r * h + j] = x[r * h + j] + zr[j] / (T.One + T.Exp(-zr[j]));
             }
             _ops.MultiplyTransposed(y, n, h, _p[lmName].Value, v, logits);
+            if (CapturedLogits != null) Array.Copy(logits, CapturedLogits[i], logits.Length);
 
             int rows = 0;
             for (int r = 0; r < n; r++) if (Valid(batch, r, i)) rows++;

@@ -25,7 +25,7 @@ internal static class TinyTarget
 
         ModelConfig c = ModelConfig.Load(directory);
         var rng = new Random(seed);
-        var w = new HeadFileWriter();
+        var w = new SpecCore.Models.Safetensors.SafetensorsWriter();
         void Add(WeightSpec spec, double scale)
         {
             int n = spec.Kind == WeightKind.Matrix ? spec.Rows * spec.Cols : spec.Rows;
