@@ -65,7 +65,7 @@ while (generated < total)
             sequences++;
         }
     }
-    if (device != "cpu") Console.WriteLine($"  {sequences} sequences, {generated} tokens, {start.Elapsed.TotalSeconds:F0} s");
+    if (device != "cpu") Console.WriteLine($"  {sequences} sequences, {generated} tokens, {start.Elapsed.TotalSeconds:F0} s: GC heap {Heap()} KiB, RSS {Rss()} KiB");
     if (heapStart == 0)
     {
         heapStart = Heap();
