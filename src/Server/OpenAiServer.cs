@@ -236,6 +236,8 @@ public sealed class OpenAiServer : IAsyncDisposable
                 _ => new ApiError(500, $"{e.GetType().Name}: {e.Message}", type: "server_error"),
             };
             _metrics.Count(endpoint, error.Status);
+            // The unread rest of an oversized body makes the connection unusable: say so, so clients do not reuse it.
+            if (error.Status == 413) context.Response.Headers.Connection = "close";
             if (!streaming) await WriteError(context, error).ConfigureAwait(false);
             else if (!aborted.IsCancellationRequested)
             {
