@@ -321,12 +321,18 @@ public sealed class OpenAiServer : IAsyncDisposable
         w.WriteEndObject();
     }
 
-    private byte[] Chunk(string id, long created, bool chat, bool role, string text, string? finish) => Json(w =>
+    // The fields every streamed chunk starts with.
+    private void WriteChunkHead(Utf8JsonWriter w, string id, long created, bool chat)
     {
         w.WriteString("id", id);
         w.WriteString("object", chat ? "chat.completion.chunk" : "text_completion");
         w.WriteNumber("created", created);
         w.WriteString("model", _modelId);
+    }
+
+    private byte[] Chunk(string id, long created, bool chat, bool role, string text, string? finish) => Json(w =>
+    {
+        WriteChunkHead(w, id, created, chat);
         w.WriteStartArray("choices");
         w.WriteStartObject();
         w.WriteNumber("index", 0);
@@ -350,10 +356,7 @@ public sealed class OpenAiServer : IAsyncDisposable
 
     private byte[] UsageChunk(string id, long created, bool chat, Usage usage) => Json(w =>
     {
-        w.WriteString("id", id);
-        w.WriteString("object", chat ? "chat.completion.chunk" : "text_completion");
-        w.WriteNumber("created", created);
-        w.WriteString("model", _modelId);
+        WriteChunkHead(w, id, created, chat);
         w.WriteStartArray("choices");
         w.WriteEndArray();
         WriteUsage(w, usage);
