@@ -33,7 +33,7 @@ public static class CliApp
     /// baseline), the CPU kernel path this process runs, and the widest one the CPU has.</summary>
     public static string VersionText =>
         $"speccore {typeof(CliApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?"} " +
-        $"({CpuFeatures.Build}), CPU kernels: {CpuFeatures.KernelPath} (this CPU: {CpuFeatures.HardwareLevel})";
+        $"({CpuFeatures.Build}), CPU kernels: {CpuFeatures.KernelPath} (this CPU: {CpuFeatures.HardwareLevel}), int8 dots: {CpuFeatures.Int8Path}";
 
     private sealed class VersionAction : SynchronousCommandLineAction
     {

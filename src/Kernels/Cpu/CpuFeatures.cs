@@ -21,6 +21,10 @@ public static class CpuFeatures
     /// <summary>"AVX-512", "AVX2" or "scalar": the kernel path the CPU backend takes in this process.</summary>
     public static string KernelPath => Avx512Kernels ? "AVX-512" : Avx2.IsSupported && Fma.IsSupported ? "AVX2" : "scalar";
 
+    /// <summary>How the Q8_0/Q4_0 kernels multiply int8: "VNNI" (AvxVnni vpdpbusd), "AVX2" (vpmaddubsw + vpmaddwd) or
+    /// "scalar", as this process sees it (a NativeAOT build sees only what its baseline or opportunistic sets allow).</summary>
+    public static string Int8Path => AvxVnni.IsSupported ? "VNNI" : Avx2.IsSupported ? "AVX2" : "scalar";
+
     /// <summary>"JIT", or "NativeAOT x86-64-v4" / "NativeAOT x86-64-v3" (the instruction-set baseline compiled in).</summary>
     public static string Build => RuntimeFeature.IsDynamicCodeSupported ? "JIT"
         : Avx512F.IsSupported ? "NativeAOT x86-64-v4" : Avx2.IsSupported ? "NativeAOT x86-64-v3" : "NativeAOT";
