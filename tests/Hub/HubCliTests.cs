@@ -79,11 +79,11 @@ public sealed class HubCliTests : IDisposable
         hub.Behaviour["model.safetensors"] = Serving.Stall;
         Environment.SetEnvironmentVariable("HF_ENDPOINT", hub.Endpoint);
 
-        var pull = Run("models", "pull", "test-org/stalls", "--stall-timeout", "1");
+        var pull = Run("models", "pull", "test-org/stalls", "--stall-timeout", "4");
 
         Assert.Equal(CommandRunner.UserErrorExitCode, pull.Code);
         string line = Assert.Single(pull.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.StartsWith("error: test-org/stalls/model.safetensors: no data for 1 s", line);
+        Assert.StartsWith("error: test-org/stalls/model.safetensors: no data for 4 s", line);
         var missing = Run("generate", "--model", "test-org/stalls", "--device", "cpu");
         Assert.Equal(CommandRunner.UserErrorExitCode, missing.Code);
         Assert.Contains("has no downloaded snapshot", missing.Error);
