@@ -1,7 +1,7 @@
 namespace SpecCore.Speculation.Heads;
 
-/// <summary>Where a head's files are: a folder holding one *.safetensors and config.json, or a *.safetensors
-/// file with config.json beside it.</summary>
+/// <summary>Where a head's files are: a folder holding one *.safetensors and config.json, or a <c>NAME.safetensors</c>
+/// file with <c>NAME.config.json</c> (so several heads can share a folder, as under heads/) or else config.json beside it.</summary>
 public static class HeadFiles
 {
     /// <summary>The weights file and config of <paramref name="path"/>; a clear error when either is missing.</summary>
@@ -17,6 +17,7 @@ public static class HeadFiles
         }
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such head file or folder", path);
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        return (path, Path.Combine(dir, "config.json"));
+        string own = Path.Combine(dir, Path.GetFileNameWithoutExtension(path) + ".config.json");
+        return (path, File.Exists(own) ? own : Path.Combine(dir, "config.json"));
     }
 }
