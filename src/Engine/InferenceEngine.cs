@@ -23,13 +23,15 @@ public sealed class InferenceEngine : IDisposable
     private readonly bool _lookup;
     private readonly ChatTemplate? _template;
     private readonly string? _templateError;
-    private string? _heads;
-    private SpecCore.Tensors.DType? _weightType;
+    private readonly string? _heads;
+    private readonly SpecCore.Tensors.DType? _weightType;
     private int _disposed;
 
-    private InferenceEngine(LoadedModel target, LoadedModel? draft, bool lookup, EnginePlan plan, string directory,
-        DraftLengthPolicy draftLength, TreeSpec? tree, ChatTemplate? template, string? templateError)
+    private InferenceEngine(LoadedModel target, LoadedModel? draft, bool lookup, string? heads, SpecCore.Tensors.DType? weightType, EnginePlan plan,
+        string directory, DraftLengthPolicy draftLength, TreeSpec? tree, ChatTemplate? template, string? templateError)
     {
+        _heads = heads;
+        _weightType = weightType;
         Plan = plan;
         _target = target;
         _draft = draft;
@@ -96,11 +98,8 @@ public sealed class InferenceEngine : IDisposable
             }
             if (draft != null && draft.Config.VocabSize != config.VocabSize)
                 throw new ArgumentException($"the draft model {draft.Name} has a vocabulary of {draft.Config.VocabSize} tokens but the target {target.Name} has {config.VocabSize}: they must share a tokenizer");
-            var engine = new InferenceEngine(target, draft, lookup, plan, targetDir, policy, tree, template, templateError)
-            {
-                _heads = options.Heads != null ? Path.GetFullPath(options.Heads) : null,
-                _weightType = options.WeightType,
-            };
+            var engine = new InferenceEngine(target, draft, lookup, options.Heads != null ? Path.GetFullPath(options.Heads) : null, options.WeightType,
+                plan, targetDir, policy, tree, template, templateError);
             if (engine._heads != null) engine.OpenSession().Dispose(); // load the head once now, so a bad file fails here
             return engine;
         }

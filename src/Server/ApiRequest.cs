@@ -59,50 +59,48 @@ internal sealed class ApiRequest
 
     private static ApiRequest Read(JsonDocument doc, bool chat)
     {
+        JsonElement root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) throw new ApiError(400, "the body must be a JSON object");
+        string? model = OptionalString(root, "model");
+        bool stream = OptionalBool(root, "stream") ?? false;
+        bool includeUsage = false;
+        if (root.TryGetProperty("stream_options", out JsonElement so) && so.ValueKind != JsonValueKind.Null)
         {
-            JsonElement root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new ApiError(400, "the body must be a JSON object");
-            string? model = OptionalString(root, "model");
-            bool stream = OptionalBool(root, "stream") ?? false;
-            bool includeUsage = false;
-            if (root.TryGetProperty("stream_options", out JsonElement so) && so.ValueKind != JsonValueKind.Null)
-            {
-                if (so.ValueKind != JsonValueKind.Object) throw Type("stream_options", "an object");
-                includeUsage = OptionalBool(so, "include_usage", "stream_options.include_usage") ?? false;
-            }
-            if (OptionalInt(root, "n") is long n && n != 1) throw new ApiError(400, $"'n' must be 1 (one choice per request), got {n}", "n");
-            if (OptionalBool(root, "echo") == true) throw new ApiError(400, "'echo' is not supported", "echo");
-            if (root.TryGetProperty("logprobs", out JsonElement lp) && lp.ValueKind is not (JsonValueKind.Null or JsonValueKind.False))
-                throw new ApiError(400, "'logprobs' is not supported", "logprobs");
-            foreach (string penalty in (string[])["presence_penalty", "frequency_penalty"])
-                if (OptionalNumber(root, penalty) is double p && p != 0) throw new ApiError(400, $"'{penalty}' is not supported (only 0)", penalty);
-
-            long? maxTokens = OptionalInt(root, "max_completion_tokens") ?? OptionalInt(root, "max_tokens");
-            string maxName = root.TryGetProperty("max_completion_tokens", out _) ? "max_completion_tokens" : "max_tokens";
-            if (maxTokens is long m && m < 1) throw new ApiError(400, $"'{maxName}' must be at least 1, got {m}", maxName);
-            double temperature = OptionalNumber(root, "temperature") ?? 1.0;
-            if (!(temperature >= 0 && temperature <= 2)) throw new ApiError(400, $"'temperature' must be between 0 and 2, got {temperature}", "temperature");
-            double topP = OptionalNumber(root, "top_p") ?? 1.0;
-            if (!(topP > 0 && topP <= 1)) throw new ApiError(400, $"'top_p' must be in (0, 1], got {topP}", "top_p");
-            long topK = OptionalInt(root, "top_k") ?? 0;
-            if (topK < 0 || topK > int.MaxValue) throw new ApiError(400, $"'top_k' must be a non-negative integer, got {topK}", "top_k");
-            long? seed = OptionalInt(root, "seed");
-
-            var request = new CompletionRequest
-            {
-                MaxTokens = (int)Math.Min(maxTokens ?? int.MaxValue, int.MaxValue),
-                Temperature = (float)temperature,
-                TopP = (float)topP,
-                TopK = (int)topK,
-                Seed = seed is long s ? unchecked((ulong)s) : (ulong)Random.Shared.NextInt64(),
-                Stop = Stops(root),
-                IsChatReply = chat,
-            };
-            if (chat)
-                return new ApiRequest { Model = model, Stream = stream, IncludeUsage = includeUsage, Request = request, HasMaxTokens = maxTokens != null, Messages = ReadMessages(root) };
-            (string? text, int[]? tokens) = ReadPrompt(root);
-            return new ApiRequest { Model = model, Stream = stream, IncludeUsage = includeUsage, Request = request, HasMaxTokens = maxTokens != null, Prompt = text, PromptTokens = tokens };
+            if (so.ValueKind != JsonValueKind.Object) throw Type("stream_options", "an object");
+            includeUsage = OptionalBool(so, "include_usage", "stream_options.include_usage") ?? false;
         }
+        if (OptionalInt(root, "n") is long n && n != 1) throw new ApiError(400, $"'n' must be 1 (one choice per request), got {n}", "n");
+        if (OptionalBool(root, "echo") == true) throw new ApiError(400, "'echo' is not supported", "echo");
+        if (root.TryGetProperty("logprobs", out JsonElement lp) && lp.ValueKind is not (JsonValueKind.Null or JsonValueKind.False))
+            throw new ApiError(400, "'logprobs' is not supported", "logprobs");
+        foreach (string penalty in (string[])["presence_penalty", "frequency_penalty"])
+            if (OptionalNumber(root, penalty) is double p && p != 0) throw new ApiError(400, $"'{penalty}' is not supported (only 0)", penalty);
+
+        long? maxTokens = OptionalInt(root, "max_completion_tokens") ?? OptionalInt(root, "max_tokens");
+        string maxName = root.TryGetProperty("max_completion_tokens", out _) ? "max_completion_tokens" : "max_tokens";
+        if (maxTokens is long m && m < 1) throw new ApiError(400, $"'{maxName}' must be at least 1, got {m}", maxName);
+        double temperature = OptionalNumber(root, "temperature") ?? 1.0;
+        if (!(temperature >= 0 && temperature <= 2)) throw new ApiError(400, $"'temperature' must be between 0 and 2, got {temperature}", "temperature");
+        double topP = OptionalNumber(root, "top_p") ?? 1.0;
+        if (!(topP > 0 && topP <= 1)) throw new ApiError(400, $"'top_p' must be in (0, 1], got {topP}", "top_p");
+        long topK = OptionalInt(root, "top_k") ?? 0;
+        if (topK < 0 || topK > int.MaxValue) throw new ApiError(400, $"'top_k' must be a non-negative integer, got {topK}", "top_k");
+        long? seed = OptionalInt(root, "seed");
+
+        var request = new CompletionRequest
+        {
+            MaxTokens = (int)Math.Min(maxTokens ?? int.MaxValue, int.MaxValue),
+            Temperature = (float)temperature,
+            TopP = (float)topP,
+            TopK = (int)topK,
+            Seed = seed is long s ? unchecked((ulong)s) : (ulong)Random.Shared.NextInt64(),
+            Stop = Stops(root),
+            IsChatReply = chat,
+        };
+        if (chat)
+            return new ApiRequest { Model = model, Stream = stream, IncludeUsage = includeUsage, Request = request, HasMaxTokens = maxTokens != null, Messages = ReadMessages(root) };
+        (string? text, int[]? tokens) = ReadPrompt(root);
+        return new ApiRequest { Model = model, Stream = stream, IncludeUsage = includeUsage, Request = request, HasMaxTokens = maxTokens != null, Prompt = text, PromptTokens = tokens };
     }
 
     private static List<ChatMessage> ReadMessages(JsonElement root)
