@@ -89,6 +89,26 @@ public unsafe class PackedQuantTests
         return m;
     }
 
+    [Fact]
+    public void ScaleWideningIsExactForEveryFiniteHalf()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported) return;
+        var halves = new short[65536];
+        for (int i = 0; i < halves.Length; i++) halves[i] = (short)i;
+        fixed (short* h = halves)
+        {
+            for (int i = 0; i < halves.Length; i += 8)
+            {
+                var v = CpuMatMul.WidenScales(h + i);
+                for (int j = 0; j < 8; j++)
+                {
+                    float expected = FloatConversion.F16ToFloat((ushort)(i + j));
+                    if (float.IsFinite(expected)) Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(v[j]));
+                }
+            }
+        }
+    }
+
     [Theory]
     [InlineData(DType.Q8_0)]
     [InlineData(DType.Q4_0)]

@@ -55,8 +55,8 @@ public sealed unsafe class CpuBackend : IBackend
 
     /// <inheritdoc />
     /// <remarks>Weights are used in place, except Q8_0 and Q4_0 matrices, which are copied once into the row-interleaved
-    /// layout of the int8 kernels (<see cref="PackedQuantLayout"/>; the copy is the same size plus 4 bytes per 8 rows
-    /// and block for the widened scales, and the source may be freed afterwards).</remarks>
+    /// layout of the int8 kernels (<see cref="PackedQuantLayout"/>; the copy is the same size, up to 63 bytes per 8 rows,
+    /// and the source may be freed afterwards).</remarks>
     public DeviceTensor UploadWeight(HostTensor weight)
     {
         if (PackedQuantLayout.Holds(weight.DType) && weight.Shape.Length == 2 && weight.Cols % DTypeInfo.Q8BlockSize == 0)

@@ -11,7 +11,7 @@ namespace SpecCore.Kernels.Cpu;
 /// Per token and 4-value step, the token's 4 int8 activations are broadcast to all 8 lanes and multiplied with one
 /// 32-byte load of 8 rows' weights (vpdpbusd): after a block's 8 steps each int32 lane holds its row's exact block dot,
 /// with no horizontal reduction and no per-block sign trick; one convert and one FMA with the 8 rows' scales times the
-/// token's scale then add it to the float sums. vpdpbusd multiplies unsigned by signed bytes, so the weights are the
+/// token's scale (widened from F16 in registers, see <see cref="WidenScales"/>) then add it to the float sums. vpdpbusd multiplies unsigned by signed bytes, so the weights are the
 /// unsigned side: Q8_0 weights are stored as w + 128 and Q4_0 nibbles are 0..15 already; the offset this adds is the
 /// same for every row, offset · Σ x over the block, so it is computed once per token and block when the activations
 /// are quantized (the activations change every call, the weights never: storing them offset costs nothing per call)
@@ -101,6 +101,12 @@ internal sealed unsafe partial class CpuMatMul
         int rows = _rows;
         const int G = PackedQuantLayout.GroupRows;
         int o = start;
+        // The decoding tile has 8 int and 4 float accumulators besides its operands: AVX-512's 32 registers only.
+        if (rows == 1 && fourTokens)
+        {
+            for (; o + 4 * G <= end; o += 4 * G)
+                PackedTileOneToken<TW, TD>(_w + (long)(o / G) * groupBytes, groupBytes, qx, dx, bias, blocks, _y + o);
+        }
         while (o < end)
         {
             byte* w = _w + (long)(o / G) * groupBytes;
@@ -149,13 +155,16 @@ internal sealed unsafe partial class CpuMatMul
     {
         int T = TT.Count;
         bool two = TG.Two;
+        bool split = T <= 2;
         int n = blocks * DTypeInfo.Q8BlockSize;
-        int gbBytes = TW.GroupBlockBytes;
+        int quantBytes = TW.QuantBytes;
         Vector256<float> f00 = default, f01 = default, f02 = default, f03 = default;
         Vector256<float> f10 = default, f11 = default, f12 = default, f13 = default;
-        byte* p0 = w;
-        byte* p1 = w + groupBytes;
-        for (int b = 0; b < blocks; b++, p0 += gbBytes, p1 += gbBytes)
+        byte* q0 = w;
+        byte* q1 = w + groupBytes;
+        short* s0p = (short*)(q0 + (nint)blocks * quantBytes);
+        short* s1p = (short*)(q1 + (nint)blocks * quantBytes);
+        for (int b = 0; b < blocks; b++, q0 += quantBytes, q1 += quantBytes, s0p += PackedQuantLayout.GroupRows, s1p += PackedQuantLayout.GroupRows)
         {
             sbyte* x0 = qx + b * 32, x1 = x0 + n, x2 = x1 + n, x3 = x2 + n;
             Vector256<int> i00 = Vector256.Create(bias[b]);
@@ -163,8 +172,9 @@ internal sealed unsafe partial class CpuMatMul
             Vector256<int> i02 = T > 2 ? Vector256.Create(bias[2 * blocks + b]) : default;
             Vector256<int> i03 = T > 3 ? Vector256.Create(bias[3 * blocks + b]) : default;
             Vector256<int> i10 = i00, i11 = i01, i12 = i02, i13 = i03;
-            byte* q0 = p0 + PackedQuantLayout.ScaleBytes;
-            byte* q1 = p1 + PackedQuantLayout.ScaleBytes;
+            // With 1-2 tokens the odd steps go to their own accumulators, so that enough dpbusd chains run at once to
+            // hide its latency.
+            Vector256<int> j00 = default, j01 = default, j10 = default, j11 = default;
             for (int pair = 0; pair < 4; pair++)
             {
                 TW.Load(q0, pair, out Vector256<byte> a0, out Vector256<byte> b0);
@@ -194,13 +204,29 @@ internal sealed unsafe partial class CpuMatMul
                 }
                 at += 4;
                 x = Broadcast(x0 + at);
-                i00 = TD.DotAdd(i00, b0, x);
-                if (two) i10 = TD.DotAdd(i10, b1, x);
+                if (split)
+                {
+                    j00 = TD.DotAdd(j00, b0, x);
+                    if (two) j10 = TD.DotAdd(j10, b1, x);
+                }
+                else
+                {
+                    i00 = TD.DotAdd(i00, b0, x);
+                    if (two) i10 = TD.DotAdd(i10, b1, x);
+                }
                 if (T > 1)
                 {
                     x = Broadcast(x1 + at);
-                    i01 = TD.DotAdd(i01, b0, x);
-                    if (two) i11 = TD.DotAdd(i11, b1, x);
+                    if (split)
+                    {
+                        j01 = TD.DotAdd(j01, b0, x);
+                        if (two) j11 = TD.DotAdd(j11, b1, x);
+                    }
+                    else
+                    {
+                        i01 = TD.DotAdd(i01, b0, x);
+                        if (two) i11 = TD.DotAdd(i11, b1, x);
+                    }
                 }
                 if (T > 2)
                 {
@@ -215,8 +241,18 @@ internal sealed unsafe partial class CpuMatMul
                     if (two) i13 = TD.DotAdd(i13, b1, x);
                 }
             }
-            Vector256<float> s0 = Vector256.Load((float*)p0);
-            Vector256<float> s1 = two ? Vector256.Load((float*)p1) : default;
+            if (split)
+            {
+                i00 += j00;
+                if (two) i10 += j10;
+                if (T > 1)
+                {
+                    i01 += j01;
+                    if (two) i11 += j11;
+                }
+            }
+            Vector256<float> s0 = WidenScales(s0p);
+            Vector256<float> s1 = two ? WidenScales(s1p) : default;
             Vector256<float> d = Vector256.Create(dx[b]);
             f00 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i00), s0 * d, f00);
             if (two) f10 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i10), s1 * d, f10);
@@ -245,6 +281,66 @@ internal sealed unsafe partial class CpuMatMul
         if (T > 3) StoreRows(f03, f13, two, y + 3 * yStride, valid);
     }
 
+    /// <summary>4 groups of 8 packed rows (32 outputs, all real) × one token: the decoding tile. Even and odd steps
+    /// accumulate apart, so 8 dpbusd chains are in flight.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackedTileOneToken<TW, TD>(byte* w, nint groupBytes, sbyte* qx, float* dx, int* bias, int blocks, float* y)
+        where TW : struct, IPackedSteps where TD : struct, IInt8Dot
+    {
+        int quantBytes = TW.QuantBytes;
+        nint scales = (nint)blocks * quantBytes;
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
+        byte* q0 = w, q1 = w + groupBytes, q2 = w + 2 * groupBytes, q3 = w + 3 * groupBytes;
+        for (int b = 0; b < blocks; b++, q0 += quantBytes, q1 += quantBytes, q2 += quantBytes, q3 += quantBytes)
+        {
+            sbyte* xb = qx + b * 32;
+            Vector256<int> i0 = Vector256.Create(bias[b]);
+            Vector256<int> i1 = i0, i2 = i0, i3 = i0;
+            Vector256<int> j0 = default, j1 = default, j2 = default, j3 = default;
+            for (int pair = 0; pair < 4; pair++)
+            {
+                Vector256<sbyte> xe = Broadcast(xb + pair * 8);
+                Vector256<sbyte> xo = Broadcast(xb + pair * 8 + 4);
+                TW.Load(q0, pair, out Vector256<byte> a, out Vector256<byte> c);
+                i0 = TD.DotAdd(i0, a, xe);
+                j0 = TD.DotAdd(j0, c, xo);
+                TW.Load(q1, pair, out a, out c);
+                i1 = TD.DotAdd(i1, a, xe);
+                j1 = TD.DotAdd(j1, c, xo);
+                TW.Load(q2, pair, out a, out c);
+                i2 = TD.DotAdd(i2, a, xe);
+                j2 = TD.DotAdd(j2, c, xo);
+                TW.Load(q3, pair, out a, out c);
+                i3 = TD.DotAdd(i3, a, xe);
+                j3 = TD.DotAdd(j3, c, xo);
+            }
+            Vector256<float> d = Vector256.Create(dx[b]);
+            nint s = scales + b * PackedQuantLayout.ScaleBytes - (nint)b * quantBytes; // q* moved on by b blocks
+            f0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i0 + j0), WidenScales((short*)(q0 + s)) * d, f0);
+            f1 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i1 + j1), WidenScales((short*)(q1 + s)) * d, f1);
+            f2 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i2 + j2), WidenScales((short*)(q2 + s)) * d, f2);
+            f3 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i3 + j3), WidenScales((short*)(q3 + s)) * d, f3);
+        }
+        f0.Store(y);
+        f1.Store(y + PackedQuantLayout.GroupRows);
+        f2.Store(y + 2 * PackedQuantLayout.GroupRows);
+        f3.Store(y + 3 * PackedQuantLayout.GroupRows);
+    }
+
+    /// <summary>2^112: the gap between the F16 and F32 exponent biases.</summary>
+    private const float TwoPow112 = 5192296858534827628530496329220096f;
+
+    /// <summary>8 F16 values widened exactly to F32 (finite ones: all that quantized scales are). The F16 exponent and
+    /// mantissa bits are moved into an F32 (a value 2^−112 times the half's; a subnormal half becomes a subnormal
+    /// float) and multiplied by 2^112; the sign comes from the sign-extended upper half of the int16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> WidenScales(short* halves)
+    {
+        Vector256<int> v = Avx2.ConvertToVector256Int32(halves);
+        Vector256<int> bits = (v << 13) & Vector256.Create(unchecked((int)0x8FFFE000));
+        return bits.AsSingle() * Vector256.Create(TwoPow112);
+    }
+
     /// <summary>The 4 int8 activations at <paramref name="x"/> in every 4-byte lane (vpbroadcastd from memory).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<sbyte> Broadcast(sbyte* x) => Avx2.BroadcastScalarToVector256((int*)x).AsSByte();
@@ -271,7 +367,7 @@ internal sealed unsafe partial class CpuMatMul
     {
         int n = _in;
         int blocks = n / DTypeInfo.Q8BlockSize;
-        int gbBytes = PackedQuantLayout.GroupBlockBytes(_dtype);
+        int quantBytes = PackedQuantLayout.QuantBytes(_dtype);
         bool q8 = _dtype == DType.Q8_0;
         for (int o = start; o < end; o++)
         {
@@ -284,8 +380,7 @@ internal sealed unsafe partial class CpuMatMul
                 float sum = 0;
                 for (int b = 0; b < blocks; b++)
                 {
-                    byte* gb = group + (long)b * gbBytes;
-                    byte* quants = gb + PackedQuantLayout.ScaleBytes + r * 4;
+                    byte* quants = group + (long)b * quantBytes + r * 4;
                     sbyte* x = qx + b * 32;
                     int s = 0;
                     if (q8)
@@ -304,7 +399,7 @@ internal sealed unsafe partial class CpuMatMul
                             }
                         }
                     }
-                    sum += ((float*)gb)[r] * dx[b] * s;
+                    sum += FloatConversion.F16ToFloat(PackedQuantLayout.Scale(group, blocks, quantBytes, b, r)) * dx[b] * s;
                 }
                 _y[(long)t * _out + o] = sum;
             }
@@ -322,8 +417,8 @@ internal sealed unsafe partial class CpuMatMul
 /// <summary>How a packed group block's quants become the 8 steps' 32-byte unsigned operands, two steps at a time.</summary>
 internal unsafe interface IPackedSteps
 {
-    /// <summary>Bytes of one group block (scales and quants).</summary>
-    static abstract int GroupBlockBytes { get; }
+    /// <summary>Bytes of one block's quants for the 8 rows of a group.</summary>
+    static abstract int QuantBytes { get; }
 
     /// <summary>Steps 2 · <paramref name="pair"/> and 2 · <paramref name="pair"/> + 1 of the group block whose quants
     /// start at <paramref name="quants"/>.</summary>
@@ -333,7 +428,7 @@ internal unsafe interface IPackedSteps
 /// <summary>Q8_0: two 32-byte loads of w + 128.</summary>
 internal readonly unsafe struct Q8Steps : IPackedSteps
 {
-    public static int GroupBlockBytes => PackedQuantLayout.ScaleBytes + 256;
+    public static int QuantBytes => 256;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Load(byte* quants, int pair, out Vector256<byte> even, out Vector256<byte> odd)
@@ -346,7 +441,7 @@ internal readonly unsafe struct Q8Steps : IPackedSteps
 /// <summary>Q4_0: one 32-byte load; low nibbles are the even step, high nibbles the odd one.</summary>
 internal readonly unsafe struct Q4Steps : IPackedSteps
 {
-    public static int GroupBlockBytes => PackedQuantLayout.ScaleBytes + 128;
+    public static int QuantBytes => 128;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Load(byte* quants, int pair, out Vector256<byte> even, out Vector256<byte> odd)

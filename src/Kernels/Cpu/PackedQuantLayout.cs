@@ -5,10 +5,12 @@ namespace SpecCore.Kernels.Cpu;
 /// <summary>The CPU backend's row-interleaved ("packed") copy of a Q8_0 or Q4_0 matrix, made once at upload so that
 /// one 32-byte load feeds one vpdpbusd for 8 output rows at once.</summary>
 /// <remarks>
-/// Rows are taken in groups of <see cref="GroupRows"/> (the last group padded with zero rows); a group is stored as its
-/// 32-value blocks one after another, and each group block is
+/// Rows are taken in groups of <see cref="GroupRows"/> (the last group padded with zero rows). A group holds the quants
+/// of its 32-value blocks one after another, then the blocks' scales (8 F16 values per block, one per row), padded to
+/// 64 bytes so that every group starts on a cache line and every 32-byte load is aligned. The scales stay F16, widened
+/// in registers (one shift, mask and multiply per 8 rows and block): decoding streams every weight byte once, so
+/// widening them here would cost the bytes the kernels save. Per block:
 /// <list type="bullet">
-/// <item>8 F32 scales, one per row (the F16 block scales widened once here, so the kernels do no table lookups);</item>
 /// <item>Q8_0: 8 steps of 32 bytes; step k holds, for row r, bytes 4r..4r+3 = the row's values 4k..4k+3 stored as
 /// w + 128 (unsigned; see <see cref="CpuMatMul"/>'s packed kernels for why);</item>
 /// <item>Q4_0: 4 pairs of 32 bytes; in pair p, byte 4r + i holds row r's nibble of value 8p + i in its low half and
@@ -24,17 +26,17 @@ internal static unsafe class PackedQuantLayout
     /// <summary>Output rows interleaved in one group.</summary>
     public const int GroupRows = 8;
 
-    /// <summary>Bytes of a group block's scales (8 F32).</summary>
-    public const int ScaleBytes = GroupRows * sizeof(float);
+    /// <summary>Bytes of a group block's scales (8 F16).</summary>
+    public const int ScaleBytes = GroupRows * sizeof(ushort);
 
     /// <summary>True for the dtypes this layout holds (Q8_0, Q4_0).</summary>
     public static bool Holds(DType dtype) => dtype is DType.Q8_0 or DType.Q4_0;
 
-    /// <summary>Bytes of one group block (8 rows × 32 values): scales and quants.</summary>
-    public static int GroupBlockBytes(DType dtype) => ScaleBytes + (dtype == DType.Q8_0 ? GroupRows * DTypeInfo.Q8BlockSize : GroupRows * DTypeInfo.Q8BlockSize / 2);
+    /// <summary>Bytes of one block's quants for the 8 rows of a group.</summary>
+    public static int QuantBytes(DType dtype) => dtype == DType.Q8_0 ? GroupRows * DTypeInfo.Q8BlockSize : GroupRows * DTypeInfo.Q8BlockSize / 2;
 
-    /// <summary>Bytes of one group of 8 rows of <paramref name="cols"/> values.</summary>
-    public static long GroupBytes(DType dtype, int cols) => (long)(cols / DTypeInfo.Q8BlockSize) * GroupBlockBytes(dtype);
+    /// <summary>Bytes of one group of 8 rows of <paramref name="cols"/> values: quants, scales, padding to 64.</summary>
+    public static long GroupBytes(DType dtype, int cols) => ((long)(cols / DTypeInfo.Q8BlockSize) * (QuantBytes(dtype) + ScaleBytes) + 63) & ~63L;
 
     /// <summary>Bytes of a packed [rows, cols] matrix.</summary>
     public static long ByteSize(DType dtype, int rows, int cols) => (long)((rows + GroupRows - 1) / GroupRows) * GroupBytes(dtype, cols);
@@ -47,17 +49,18 @@ internal static unsafe class PackedQuantLayout
         int blocks = cols / DTypeInfo.Q8BlockSize;
         long rowBytes = dtype.ByteSize(cols);
         int blockBytes = dtype == DType.Q8_0 ? Q8Format.BlockBytes : Q4Format.BlockBytes;
-        int groupBlockBytes = GroupBlockBytes(dtype);
+        int quantBytes = QuantBytes(dtype);
+        long groupBytes = GroupBytes(dtype, cols);
         int groups = (rows + GroupRows - 1) / GroupRows;
         var buffer = new NativeBuffer(ByteSize(dtype, rows, cols));
         byte* dst = (byte*)buffer.Pointer;
         for (int g = 0; g < groups; g++)
         {
+            byte* group = dst + g * groupBytes;
             for (int b = 0; b < blocks; b++)
             {
-                byte* gb = dst + ((long)g * blocks + b) * groupBlockBytes;
-                float* scales = (float*)gb;
-                byte* quants = gb + ScaleBytes;
+                ushort* scales = (ushort*)(group + (long)blocks * quantBytes) + b * GroupRows;
+                byte* quants = group + (long)b * quantBytes;
                 for (int r = 0; r < GroupRows; r++)
                 {
                     int row = g * GroupRows + r;
@@ -70,7 +73,7 @@ internal static unsafe class PackedQuantLayout
                         continue;
                     }
                     byte* block = source + row * rowBytes + (long)b * blockBytes;
-                    scales[r] = FloatConversion.F16ToFloat(*(ushort*)block);
+                    scales[r] = *(ushort*)block;
                     if (dtype == DType.Q8_0)
                     {
                         sbyte* q = (sbyte*)(block + 2);
@@ -94,14 +97,13 @@ internal static unsafe class PackedQuantLayout
     public static void DequantizeRow(DType dtype, byte* packed, int row, int cols, Span<float> destination)
     {
         int blocks = cols / DTypeInfo.Q8BlockSize;
-        int groupBlockBytes = GroupBlockBytes(dtype);
+        int quantBytes = QuantBytes(dtype);
         int r = row % GroupRows;
-        byte* group = packed + (long)(row / GroupRows) * blocks * groupBlockBytes;
+        byte* group = packed + row / GroupRows * GroupBytes(dtype, cols);
         for (int b = 0; b < blocks; b++)
         {
-            byte* gb = group + (long)b * groupBlockBytes;
-            float d = ((float*)gb)[r];
-            byte* quants = gb + ScaleBytes;
+            float d = FloatConversion.F16ToFloat(Scale(group, blocks, quantBytes, b, r));
+            byte* quants = group + (long)b * quantBytes;
             Span<float> dst = destination.Slice(b * DTypeInfo.Q8BlockSize, DTypeInfo.Q8BlockSize);
             if (dtype == DType.Q8_0)
             {
@@ -122,6 +124,10 @@ internal static unsafe class PackedQuantLayout
             }
         }
     }
+
+    /// <summary>Row <paramref name="r"/>'s F16 scale of block <paramref name="b"/> in a group.</summary>
+    public static ushort Scale(byte* group, int blocks, int quantBytes, int b, int r) =>
+        ((ushort*)(group + (long)blocks * quantBytes))[b * GroupRows + r];
 
     /// <summary>The nibble of value <paramref name="j"/> (0..31) of a GGUF Q4_0 block.</summary>
     private static int Q4Nibble(byte* block, int j) => j < 16 ? block[2 + j] & 0x0F : block[2 + j - 16] >> 4;
