@@ -119,27 +119,27 @@ internal sealed unsafe partial class CpuMatMul
                 if (fourTokens)
                 {
                     for (; t + 4 <= rows; t += 4)
-                        PackedTile<TW, TD, Four, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid);
+                        PackedTile<TW, TD, Four, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0);
                     if (rows - t == 3)
                     {
-                        PackedTile<TW, TD, Three, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid);
+                        PackedTile<TW, TD, Three, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0);
                         t = rows;
                     }
                 }
                 for (; t + 2 <= rows; t += 2)
-                    PackedTile<TW, TD, Two, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid);
+                    PackedTile<TW, TD, Two, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0);
                 if (t < rows)
-                    PackedTile<TW, TD, One, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid);
+                    PackedTile<TW, TD, One, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0);
             }
             else
             {
                 for (; t + 4 <= rows; t += 4)
-                    PackedTile<TW, TD, Four, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid);
+                    PackedTile<TW, TD, Four, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0);
                 switch (rows - t)
                 {
-                    case 3: PackedTile<TW, TD, Three, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid); break;
-                    case 2: PackedTile<TW, TD, Two, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid); break;
-                    case 1: PackedTile<TW, TD, One, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid); break;
+                    case 3: PackedTile<TW, TD, Three, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0); break;
+                    case 2: PackedTile<TW, TD, Two, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0); break;
+                    case 1: PackedTile<TW, TD, One, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0); break;
                 }
             }
             o += valid;
@@ -150,7 +150,7 @@ internal sealed unsafe partial class CpuMatMul
     /// rows are real (the rest is the last group's padding and is not stored).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackedTile<TW, TD, TT, TG>(byte* w, nint groupBytes, sbyte* qx, float* dx, int* bias, int blocks,
-        float* y, int yStride, int valid)
+        float* y, int yStride, int valid, bool prefetch)
         where TW : struct, IPackedSteps where TD : struct, IInt8Dot where TT : struct, ITokenCount where TG : struct, IGroupCount
     {
         int T = TT.Count;
@@ -175,6 +175,21 @@ internal sealed unsafe partial class CpuMatMul
             // With 1-2 tokens the odd steps go to their own accumulators, so that enough dpbusd chains run at once to
             // hide its latency.
             Vector256<int> j00 = default, j01 = default, j10 = default, j11 = default;
+            if (prefetch)
+            {
+                // The first token tile over these rows fetches the next tile's block, as the decoding tile does.
+                nint ahead = (two ? 2 : 1) * groupBytes;
+                for (int line = 0; line < quantBytes; line += 64)
+                {
+                    Sse.Prefetch0(q0 + ahead + line);
+                    if (two) Sse.Prefetch0(q1 + ahead + line);
+                }
+                if ((b & 3) == 0)
+                {
+                    Sse.Prefetch0((byte*)s0p + ahead);
+                    if (two) Sse.Prefetch0((byte*)s1p + ahead);
+                }
+            }
             for (int pair = 0; pair < 4; pair++)
             {
                 TW.Load(q0, pair, out Vector256<byte> a0, out Vector256<byte> b0);
@@ -297,6 +312,24 @@ internal sealed unsafe partial class CpuMatMul
             Vector256<int> i0 = Vector256.Create(bias[b]);
             Vector256<int> i1 = i0, i2 = i0, i3 = i0;
             Vector256<int> j0 = default, j1 = default, j2 = default, j3 = default;
+            // The 4 streams of a tile restart at every 4 KiB page for the hardware prefetcher: fetch the next tile's
+            // block (a prefetch never faults past the end) while this one is multiplied.
+            nint ahead = 4 * groupBytes;
+            for (int line = 0; line < quantBytes; line += 64)
+            {
+                Sse.Prefetch0(q0 + ahead + line);
+                Sse.Prefetch0(q1 + ahead + line);
+                Sse.Prefetch0(q2 + ahead + line);
+                Sse.Prefetch0(q3 + ahead + line);
+            }
+            if ((b & 3) == 0)
+            {
+                byte* sNext = q0 + ahead + scales - (nint)b * quantBytes + b * PackedQuantLayout.ScaleBytes;
+                Sse.Prefetch0(sNext);
+                Sse.Prefetch0(sNext + groupBytes);
+                Sse.Prefetch0(sNext + 2 * groupBytes);
+                Sse.Prefetch0(sNext + 3 * groupBytes);
+            }
             for (int pair = 0; pair < 4; pair++)
             {
                 Vector256<sbyte> xe = Broadcast(xb + pair * 8);
