@@ -22,6 +22,8 @@ namespace SpecCore.Kernels.Cpu;
 /// and uses int8 dot products (AvxVnni vpdpbusd, else Avx2 vpmaddubsw + vpmaddwd) with the
 /// |w| / sign(x, w) trick; Q4_0 does the same on unpacked nibbles (CpuMatMul.Q4.cs). Without AVX2 (or when forced) the
 /// portable path widens each weight row and uses TensorPrimitives.Dot (Q8_0, Q4_0: scalar integer dots).
+/// Q8_0 / Q4_0 matrices uploaded through <see cref="CpuBackend.UploadWeight"/> are in the row-interleaved layout and run
+/// the kernels of CpuMatMul.Packed.cs (chunks a multiple of 8 rows); the GGUF-block kernels here serve tensors made directly.
 /// <see cref="CpuMatMulGroup"/> runs several prepared matmuls over one input as one dispatch.
 /// </remarks>
 internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
