@@ -29,6 +29,10 @@ public abstract class DeviceTensor : IDisposable
     /// <summary>Bytes occupied on the backend.</summary>
     public long ByteLength => DType.ByteSize(ElementCount);
 
+    /// <summary>True when the tensor reads the host memory it was uploaded from, which must then outlive it; false
+    /// when the backend made its own copy, so that memory may be freed once the upload has returned.</summary>
+    public virtual bool ReadsUploadedMemory => true;
+
     /// <inheritdoc />
     public abstract void Dispose();
 }

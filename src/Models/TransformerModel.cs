@@ -134,19 +134,34 @@ public sealed class TransformerModel : IDisposable
         {
             HostTensor t = weights.Get(spec.Name, spec.Rows, spec.Cols);
             WeightConversion.CheckFinite(t, weights.Description, refuseAllZero: true);
-            if (weightType is DType target)
+            var converted = new List<IDisposable>(1);
+            try
             {
-                try
+                if (weightType is DType target)
                 {
-                    t = WeightConversion.Convert(t, target, owned);
+                    try
+                    {
+                        t = WeightConversion.Convert(t, target, converted);
+                    }
+                    catch (InvalidDataException e)
+                    {
+                        throw new InvalidDataException($"{weights.Description}: {e.Message}");
+                    }
                 }
-                catch (InvalidDataException e)
+                resolvedType ??= t.DType;
+                DeviceTensor d = Upload(t);
+                // A backend that made its own copy (a GPU, the CPU's int8 layout) no longer needs the converted one.
+                if (d.ReadsUploadedMemory)
                 {
-                    throw new InvalidDataException($"{weights.Description}: {e.Message}");
+                    owned.AddRange(converted);
+                    converted.Clear();
                 }
+                return d;
             }
-            resolvedType ??= t.DType;
-            return Upload(t);
+            finally
+            {
+                foreach (var c in converted) c.Dispose();
+            }
         }
 
         // Norm scales must not be all zero (that zeroes every activation); biases may be.

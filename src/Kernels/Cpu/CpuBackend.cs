@@ -54,7 +54,15 @@ public sealed unsafe class CpuBackend : IBackend
     public bool SupportsF16KvCache => true;
 
     /// <inheritdoc />
-    public DeviceTensor UploadWeight(HostTensor weight) => new CpuTensor(weight.DType, weight.Shape, weight.Pointer);
+    /// <remarks>Weights are used in place, except Q8_0 and Q4_0 matrices, which are copied once into the row-interleaved
+    /// layout of the int8 kernels (<see cref="PackedQuantLayout"/>; the copy is the same size, up to 63 bytes per 8 rows,
+    /// and the source may be freed afterwards).</remarks>
+    public DeviceTensor UploadWeight(HostTensor weight)
+    {
+        if (PackedQuantLayout.Holds(weight.DType) && weight.Shape.Length == 2 && weight.Cols % DTypeInfo.Q8BlockSize == 0)
+            return new CpuTensor(weight.DType, weight.Shape, PackedQuantLayout.Pack(weight.DType, (byte*)weight.Pointer, weight.Rows, weight.Cols), rowInterleaved: true);
+        return new CpuTensor(weight.DType, weight.Shape, weight.Pointer);
+    }
 
     /// <inheritdoc />
     public DeviceTensor Allocate(DType dtype, params int[] shape)
@@ -92,6 +100,11 @@ public sealed unsafe class CpuBackend : IBackend
             int id = tokens[i];
             if ((uint)id >= (uint)t.Rows) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {id} is outside the vocabulary (0..{t.Rows - 1})");
             Span<float> dst = o.Row(i);
+            if (t.RowInterleaved)
+            {
+                PackedQuantLayout.DequantizeRow(t.DType, (byte*)t.Pointer, id, dim, dst.Slice(0, dim));
+                continue;
+            }
             switch (t.DType)
             {
                 case DType.F32:

@@ -100,6 +100,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         _in = weight.Cols;
         _out = weight.Rows;
         _rowBytes = weight.DType.ByteSize(_in);
+        _packed = weight.RowInterleaved;
 
         switch (_dtype)
         {
@@ -113,6 +114,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
                 _avx2 = false;
                 _ = HalfTable.Values; // built before the kernels read it
                 QuantizeActivations();
+                if (_packed) PreparePacked();
                 break;
             default:
                 throw new NotSupportedException($"matmul on {_dtype} weights is not supported by the CPU backend");
@@ -134,7 +136,8 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         // the same way every call so that the pool's home ranges keep rows on one core.
         int chunks = threads * 4;
         int chunkRows = (_out + chunks - 1) / chunks;
-        chunkRows = Math.Max(16, (chunkRows + 3) & ~3);
+        int align = _packed ? PackedQuantLayout.GroupRows : 4;
+        chunkRows = Math.Max(16, (chunkRows + align - 1) / align * align);
         _chunkRows = chunkRows;
         return (_out + chunkRows - 1) / chunkRows;
     }
@@ -145,6 +148,11 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         int start = index * _chunkRows;
         int end = Math.Min(start + _chunkRows, _out);
         if (start >= end) return;
+        if (_packed)
+        {
+            RowsPacked(start, end);
+            return;
+        }
         if (_simd)
         {
             switch (_dtype)
@@ -564,6 +572,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         _qx = null;
         _dx = null;
         _qCapacity = 0;
+        DisposePacked();
     }
 }
 

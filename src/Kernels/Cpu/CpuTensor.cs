@@ -18,6 +18,18 @@ public sealed unsafe class CpuTensor : DeviceTensor
         Pointer = buffer.Pointer;
     }
 
+    /// <summary>Takes ownership of <paramref name="buffer"/> holding a Q8_0 or Q4_0 matrix in the CPU backend's
+    /// row-interleaved layout (<see cref="PackedQuantLayout"/>).</summary>
+    internal CpuTensor(DType dtype, int[] shape, NativeBuffer buffer, bool rowInterleaved) : this(dtype, shape, buffer) =>
+        RowInterleaved = rowInterleaved;
+
+    /// <summary>True when the tensor is a Q8_0 / Q4_0 matrix in <see cref="PackedQuantLayout"/>, false for the plain
+    /// row-major layout of its dtype.</summary>
+    internal bool RowInterleaved { get; }
+
+    /// <inheritdoc />
+    public override bool ReadsUploadedMemory => _owned == null;
+
     /// <summary>First byte.</summary>
     public nint Pointer { get; }
 
