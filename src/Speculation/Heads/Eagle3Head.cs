@@ -189,7 +189,7 @@ public sealed class Eagle3Head : IDisposable
         int m = rows.Length;
         for (int j = 0; j < 3; j++)
         {
-            Gather(features.LayerInput(j), rows, s.Gathered);
+            GatherRows(features.LayerInput(j), rows, s.Gathered);
             DeviceTensor input = s.Gathered;
             if (_fcNorm[j] is { } w)
             {
@@ -203,7 +203,7 @@ public sealed class Eagle3Head : IDisposable
 
     /// <summary>Copies rows <paramref name="rows"/> of <paramref name="source"/> to rows 0, 1, … of <paramref name="destination"/>,
     /// one copy per run of consecutive rows.</summary>
-    private void Gather(DeviceTensor source, ReadOnlySpan<int> rows, DeviceTensor destination)
+    internal void GatherRows(DeviceTensor source, ReadOnlySpan<int> rows, DeviceTensor destination)
     {
         int i = 0;
         while (i < rows.Length)
@@ -224,7 +224,18 @@ public sealed class Eagle3Head : IDisposable
     /// <paramref name="keysOnly"/> it stops once the keys and values are cached (committed positions whose output
     /// nobody reads).
     /// </summary>
-    public void Step(Eagle3State s, int n, ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, int prefix, ReadOnlySpan<int> parents, bool keysOnly = false)
+    public void Step(Eagle3State s, int n, ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, int prefix, ReadOnlySpan<int> parents, bool keysOnly = false) =>
+        Step(s, n, tokens, positions, prefix, prefix, parents, keysOnly);
+
+    /// <summary>
+    /// One head step like <see cref="Step(Eagle3State, int, ReadOnlySpan{int}, ReadOnlySpan{int}, int, ReadOnlySpan{int}, bool)"/>
+    /// whose rows continue a tree already in the head cache: slots [0, <paramref name="sharedLength"/>) are seen by every
+    /// row, slots [<paramref name="sharedLength"/>, <paramref name="prefix"/>) are earlier tree nodes seen only by their
+    /// descendants, and <paramref name="regionParents"/> gives the parent of every tree region row (the cached tree rows',
+    /// then one per new row; see <see cref="AttentionBatch"/>). A tree of depth d then costs d steps of its new nodes only.
+    /// </summary>
+    public void Step(Eagle3State s, int n, ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, int sharedLength, int prefix,
+        ReadOnlySpan<int> regionParents, bool keysOnly = false)
     {
         if (n > s.MaxBatch) throw new ArgumentException($"{n} rows exceed the head state's batch of {s.MaxBatch}", nameof(n));
         if (prefix + n > s.Cache.Capacity) throw new InvalidOperationException($"the head cache of {s.Cache.Capacity} slots cannot take {prefix + n}");
@@ -250,7 +261,7 @@ public sealed class Eagle3Head : IDisposable
         b.MatMul(s.NG, _wqG, s.T, n);
         b.Add(s.Q, s.T, n);
         b.Rope(s.Q, n, c.Heads, c.HeadDim, positions, _rope);
-        b.Attention(s.Q, s.Cache.Keys(0), s.Cache.Values(0), s.Attended, c.Heads, c.KvHeads, c.HeadDim, new AttentionBatch(prefix, parents));
+        b.Attention(s.Q, s.Cache.Keys(0), s.Cache.Values(0), s.Attended, c.Heads, c.KvHeads, c.HeadDim, new AttentionBatch(sharedLength, prefix, regionParents));
 
         // h = g + o_proj(attn); h2 = h + down(silu(gate(n)) * up(n)), n = post_attention_layernorm(h); out = norm(h2)
         b.MatMul(s.Attended, _wo, s.Delta, n);
@@ -276,7 +287,7 @@ public sealed class Eagle3Head : IDisposable
     /// norm_output, its layer output h2 without) into rows 0, 1, … of <c>state.G</c>.</summary>
     public void FeedBack(Eagle3State s, ReadOnlySpan<int> sourceRows)
     {
-        Gather(Config.NormOutput ? s.Out : s.G, sourceRows, s.Gathered);
+        GatherRows(Config.NormOutput ? s.Out : s.G, sourceRows, s.Gathered);
         _b.CopyRows(s.Gathered, 0, s.G, 0, sourceRows.Length);
     }
 
