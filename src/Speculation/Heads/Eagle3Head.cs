@@ -26,6 +26,9 @@ public sealed class Eagle3Head : IDisposable
     private readonly DeviceTensor _wo;          // [H, heads·hd]
     private readonly DeviceTensor _wGate, _wUp; // [ffn, H]
     private readonly DeviceTensor _wDown;       // [H, ffn]
+    private readonly DeviceTensor[] _embedHalf;  // k, v, q columns over the embedding: one grouped matmul (outputs: Eagle3State.EmbedProducts)
+    private readonly DeviceTensor[] _hiddenHalf; // k, v, q columns over g (outputs: Eagle3State.HiddenProducts)
+    private readonly DeviceTensor[] _gateUp;     // gate, up
     private readonly DeviceTensor? _lmHead;     // [Vd, H] (full head)
     private readonly DeviceTensor? _lmU;        // [r, H] (low-rank head: logits = V·(U·out))
     private readonly DeviceTensor? _lmV;        // [Vd, r]
@@ -51,6 +54,9 @@ public sealed class Eagle3Head : IDisposable
         (_inputNorm, _hiddenNorm, _postNorm, _norm) = (inputNorm, hiddenNorm, postNorm, norm);
         (_wqE, _wqG, _wkE, _wkG, _wvE, _wvG) = (qkv[0], qkv[1], qkv[2], qkv[3], qkv[4], qkv[5]);
         (_wo, _wGate, _wUp, _wDown) = (wo, gate, up, down);
+        _embedHalf = new[] { _wkE, _wvE, _wqE };
+        _hiddenHalf = new[] { _wkG, _wvG, _wqG };
+        _gateUp = new[] { _wGate, _wUp };
         (_lmHead, _lmU, _lmV) = (lmHead, lmU, lmV);
         _rope = rope;
         Layout = layout;
@@ -247,18 +253,17 @@ public sealed class Eagle3Head : IDisposable
         b.Embed(_embedding, tokens, s.E);
         b.RmsNorm(s.E, _inputNorm, s.NE, n, eps);
         b.RmsNorm(s.G, _hiddenNorm, s.NG, n, eps);
-        b.MatMul(s.NE, _wkE, s.K, n);
-        b.MatMul(s.NG, _wkG, s.Tkv, n);
+        // One grouped matmul per half (the weights that read the same input run in one pass over it); q only when the
+        // step's output is read.
+        int projections = keysOnly ? 2 : 3;
+        b.MatMulGroup(s.NE, _embedHalf.AsSpan(0, projections), s.EmbedProducts.AsSpan(0, projections), n);
+        b.MatMulGroup(s.NG, _hiddenHalf.AsSpan(0, projections), s.HiddenProducts.AsSpan(0, projections), n);
         b.Add(s.K, s.Tkv, n);
-        b.MatMul(s.NE, _wvE, s.V, n);
-        b.MatMul(s.NG, _wvG, s.Tkv, n);
-        b.Add(s.V, s.Tkv, n);
+        b.Add(s.V, s.Tv, n);
         b.Rope(s.K, n, c.KvHeads, c.HeadDim, positions, _rope);
         b.CopyRows(s.K, 0, s.Cache.Keys(0), prefix, n);
         b.CopyRows(s.V, 0, s.Cache.Values(0), prefix, n);
         if (keysOnly) return;
-        b.MatMul(s.NE, _wqE, s.Q, n);
-        b.MatMul(s.NG, _wqG, s.T, n);
         b.Add(s.Q, s.T, n);
         b.Rope(s.Q, n, c.Heads, c.HeadDim, positions, _rope);
         b.Attention(s.Q, s.Cache.Keys(0), s.Cache.Values(0), s.Attended, c.Heads, c.KvHeads, c.HeadDim, new AttentionBatch(sharedLength, prefix, regionParents));
@@ -267,8 +272,7 @@ public sealed class Eagle3Head : IDisposable
         b.MatMul(s.Attended, _wo, s.Delta, n);
         b.Add(s.G, s.Delta, n);
         b.RmsNorm(s.G, _postNorm, s.Normed, n, eps);
-        b.MatMul(s.Normed, _wGate, s.Gate, n);
-        b.MatMul(s.Normed, _wUp, s.Up, n);
+        b.MatMulGroup(s.Normed, _gateUp, s.GateUp, n);
         b.SwiGlu(s.Gate, s.Up, n);
         b.MatMul(s.Gate, _wDown, s.Delta, n);
         b.Add(s.G, s.Delta, n);
