@@ -149,7 +149,14 @@ public sealed class Eagle3DrafterTests : IDisposable
         using var backend = new CpuBackend(1);
         using var weights = new SyntheticWeights(config, seed: 11);
         using var target = TransformerModel.Create(config, weights, backend);
-        string folder = Head(config, 24, normOutput: normOutput);
+        AssertTreeNodesScoreAsTheirPaths(target, Head(config, 24, normOutput: normOutput), setting);
+    }
+
+    /// <summary>The check of <see cref="TreeNodesScoreAsTheirPathsDo"/> on any backend (the ILGPU tests run it too).</summary>
+    internal static void AssertTreeNodesScoreAsTheirPaths(TransformerModel target, string folder, string setting)
+    {
+        var config = target.Config;
+        var backend = target.Backend;
         using var drafter = new Eagle3Drafter(Eagle3Head.Load(folder, target), 64, SamplingOptions.Greedy, "eagle3");
         using var reference = new Eagle3Drafter(Eagle3Head.Load(folder, target), 64, SamplingOptions.Greedy, "eagle3");
         int[] prompt = { 1, 5, 9, 3, 7, 2 };
