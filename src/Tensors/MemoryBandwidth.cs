@@ -21,27 +21,56 @@ public static unsafe class MemoryBandwidth
     /// <see cref="Passes"/> passes over a 1 GiB array for each of two patterns (one sequential stream per work item;
     /// four streams per item with software prefetch, the way the matmul kernels read 4 weight rows at once, which
     /// keeps more cache misses in flight). Takes a second or two; allocates the array for the call.</summary>
-    public static double MeasureReadGBps(int threads)
+    public static double MeasureReadGBps(int threads) => MeasureReadGBps(threads, ArrayBytes);
+
+    /// <summary>The same over an array of <paramref name="bytes"/> (at least 1 MiB, at most 1 GiB): what reading a working
+    /// set of that size again and again reaches, from whichever caches hold it (a model smaller than the last-level cache
+    /// is read from there, not from memory). Smaller arrays get more passes, so the call stays within a second or two.</summary>
+    public static double MeasureReadGBps(int threads, long bytes)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
-        using var buffer = new NativeBuffer(ArrayBytes);
+        bytes = Math.Clamp(bytes, 1L << 20, ArrayBytes) & ~4095L;
+        int passes = (int)Math.Clamp(Passes * (ArrayBytes / bytes), Passes, 500);
+        using var buffer = new NativeBuffer(bytes);
         // Write every page once so that no pass pays for first-touch page faults.
-        new Span<byte>((void*)buffer.Pointer, checked((int)ArrayBytes)).Fill(1);
+        new Span<byte>((void*)buffer.Pointer, checked((int)bytes)).Fill(1);
         using var pool = new WorkerPool(threads);
         double best = 0;
         foreach (bool streams in new[] { false, true })
         {
-            var job = new SumJob((float*)buffer.Pointer, ArrayBytes / sizeof(float), threads * 16, streams);
+            var job = new SumJob((float*)buffer.Pointer, bytes / sizeof(float), threads * 16, streams);
             pool.Run(job, job.Chunks); // warm-up
-            for (int pass = 0; pass < Passes; pass++)
+            for (int pass = 0; pass < passes; pass++)
             {
                 long start = Stopwatch.GetTimestamp();
                 pool.Run(job, job.Chunks);
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                best = Math.Max(best, ArrayBytes / seconds / 1e9);
+                best = Math.Max(best, job.BytesRead / seconds / 1e9);
             }
         }
         return best;
+    }
+
+    /// <summary>Size of the CPU's last-level cache in bytes as Linux reports it (cpu0's highest cache index), or null.</summary>
+    public static long? LastLevelCacheBytes()
+    {
+        try
+        {
+            string root = "/sys/devices/system/cpu/cpu0/cache";
+            if (!Directory.Exists(root)) return null;
+            long? best = null;
+            foreach (string index in Directory.GetDirectories(root, "index*"))
+            {
+                string file = Path.Combine(index, "size");
+                if (!File.Exists(file)) continue;
+                string text = File.ReadAllText(file).Trim();
+                long scale = text.EndsWith('K') ? 1024 : text.EndsWith('M') ? 1024 * 1024 : 1;
+                if (long.TryParse(text.TrimEnd('K', 'M'), out long value)) best = Math.Max(best ?? 0, value * scale);
+            }
+            return best;
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
     }
 
     private sealed class SumJob : ParallelJob
@@ -60,6 +89,9 @@ public static unsafe class MemoryBandwidth
         }
 
         public int Chunks { get; }
+
+        /// <summary>Bytes one pass reads: each chunk's whole 64-float steps.</summary>
+        public long BytesRead => Chunks * (_perChunk / 64 * 64) * sizeof(float);
 
         public override void Execute(int index)
         {

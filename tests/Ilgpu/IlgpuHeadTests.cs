@@ -8,7 +8,8 @@ using SpecCore.Tests.Speculation;
 namespace SpecCore.Tests.Ilgpu;
 
 /// <summary>Draft heads on the ILGPU backend: an EAGLE-3 head step gives the CPU backend's logits, and greedy decoding
-/// with EAGLE-3 (chain, dynamic tree) and Medusa heads equals plain greedy decoding on the CPU.</summary>
+/// with EAGLE-3 (chain, dynamic tree) and Medusa heads equals plain greedy decoding on the CPU; EAGLE tree nodes score as
+/// their paths do.</summary>
 [Collection("ilgpu")]
 public sealed class IlgpuHeadTests : IDisposable
 {
@@ -52,6 +53,18 @@ public sealed class IlgpuHeadTests : IDisposable
         }
         float[] a = Logits(cpu, ch), b = Logits(gpu, gh);
         for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= 1e-4 + 1e-4 * Math.Abs(a[i]), $"draft id {i}: {a[i]} vs {b[i]}");
+    }
+
+    /// <summary>EAGLE tree levels on ILGPU (shared prefix + cached tree rows): each node scores as its path does.</summary>
+    [Fact]
+    public void Eagle3TreeNodesScoreAsTheirPaths()
+    {
+        var config = Config;
+        using var weights = new SyntheticWeights(config, seed: 31, DType.BF16);
+        using var gpu = TransformerModel.Create(config, weights, _f.ModelGpu);
+        var (folder, _) = TestHeads.WriteEagle3(config, draftVocab: 40);
+        _folders.Add(folder);
+        Eagle3DrafterTests.AssertTreeNodesScoreAsTheirPaths(gpu, folder, "dynamic:12");
     }
 
     [Theory]

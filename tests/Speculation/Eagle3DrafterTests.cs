@@ -136,6 +136,76 @@ public sealed class Eagle3DrafterTests : IDisposable
         return drafter.Head.ReadLogits(drafter.State, 1).ToArray();
     }
 
+    /// <summary>Each tree level runs only its new nodes after the earlier levels' cached keys (shared prefix + tree region):
+    /// every node's probability must equal the one its parent's path gives when run as a plain chain of head steps from
+    /// the root, so no node attends to a non-ancestor, misses an ancestor or takes the wrong g.</summary>
+    [Theory]
+    [InlineData("dynamic:12", true)]
+    [InlineData("dynamic:20:5:4", false)]
+    [InlineData("static:3x2x1", true)]
+    public void TreeNodesScoreAsTheirPathsDo(string setting, bool normOutput)
+    {
+        var config = Eagle3HeadTests.Target(vocab: 32);
+        using var backend = new CpuBackend(1);
+        using var weights = new SyntheticWeights(config, seed: 11);
+        using var target = TransformerModel.Create(config, weights, backend);
+        AssertTreeNodesScoreAsTheirPaths(target, Head(config, 24, normOutput: normOutput), setting);
+    }
+
+    /// <summary>The check of <see cref="TreeNodesScoreAsTheirPathsDo"/> on any backend (the ILGPU tests run it too).</summary>
+    internal static void AssertTreeNodesScoreAsTheirPaths(TransformerModel target, string folder, string setting)
+    {
+        var config = target.Config;
+        var backend = target.Backend;
+        using var drafter = new Eagle3Drafter(Eagle3Head.Load(folder, target), 64, SamplingOptions.Greedy, "eagle3");
+        using var reference = new Eagle3Drafter(Eagle3Head.Load(folder, target), 64, SamplingOptions.Greedy, "eagle3");
+        int[] prompt = { 1, 5, 9, 3, 7, 2 };
+        using (var state = target.CreateState(64, features: drafter.FeatureRequest))
+        {
+            target.Forward(state, prompt);
+            var pass = new TargetPass(state.Features!, 0, prompt, Enumerable.Range(0, prompt.Length).ToArray());
+            drafter.OnTargetPass(pass);
+            reference.OnTargetPass(pass);
+        }
+        int[] sequence = prompt.Append(4).ToArray();
+        TreeSpec spec = TreeSpec.Parse(setting);
+        var tree = new DraftTree(TreeSpec.MaxNodes, config.VocabSize);
+        drafter.Propose(sequence, new DraftRequest(8, spec.NodeBudget, spec), tree);
+        Assert.True(tree.MaxDepth >= 3, $"the tree should be several levels deep, got {tree.MaxDepth}");
+
+        // The reference runs the root, keeps its g, then walks each parent's path one row per step.
+        var one = new DraftTree(1, config.VocabSize);
+        reference.Propose(sequence, new DraftRequest(1, 1), one);
+        Eagle3Head head = reference.Head;
+        Eagle3State s = reference.State;
+        int h = head.Config.HiddenSize, vd = head.DraftVocabSize, entries = reference.Entries;
+        var rootG = new float[h];
+        backend.Read(head.FeedBackSource(s), rootG);
+        float[] rootLogits = head.ReadLogits(s, 1).ToArray();
+        var draftOf = new Dictionary<int, int>();
+        for (int d = 0; d < vd; d++) draftOf[head.DraftToTarget[d]] = d;
+        var softmax = new float[vd];
+        for (int node = 0; node < tree.Count; node++)
+        {
+            var path = new List<int>();
+            for (int a = tree.Parents[node]; a >= 0; a = tree.Parents[a]) path.Insert(0, tree.Tokens[a]);
+            float[] logits = rootLogits;
+            if (path.Count > 0)
+            {
+                backend.Write(s.G, rootG);
+                for (int j = 0; j < path.Count; j++)
+                {
+                    if (j > 0) head.FeedBack(s, new[] { 0 });
+                    head.Step(s, 1, new[] { path[j] }, new[] { sequence.Length + j }, entries + j, new[] { -1 });
+                }
+                logits = head.ReadLogits(s, 1).ToArray();
+            }
+            System.Numerics.Tensors.TensorPrimitives.SoftMax(logits, softmax);
+            float expected = softmax[draftOf[tree.Tokens[node]]];
+            Assert.True(Math.Abs(expected - tree.Probabilities[node]) <= 1e-4f, $"node {node} (depth {tree.Depths[node]}): {tree.Probabilities[node]} vs its path's {expected}");
+        }
+    }
+
     /// <summary>A session that rewinds and replaces the tail: the drafter drops what no longer holds, proposes nothing
     /// while it lacks the features to draft from, and drafts again after the next target pass.</summary>
     [Fact]

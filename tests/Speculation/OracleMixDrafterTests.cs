@@ -1,3 +1,4 @@
+using SpecCore.Kernels.Sampling;
 using SpecCore.Speculation.Benchmarking;
 using SpecCore.Speculation.Drafters;
 using SpecCore.Speculation.Trees;
@@ -61,5 +62,43 @@ public class OracleMixDrafterTests
         Assert.InRange(byRank[0] / (double)rounds, alpha - 0.03, alpha + 0.03);
         // Rank 1 is the hit in 57.5 % of the rounds where rank 0 missed.
         Assert.InRange(byRank[1] / (double)rounds, (1 - alpha) * 0.575 - 0.03, (1 - alpha) * 0.575 + 0.03);
+    }
+
+    [Fact]
+    public void DraftModelTreesGrowFromCalibratedScores()
+    {
+        // A random tiny pair: the draft model's own scores are meaningless, the oracle's say where the target's token is.
+        using var pair = ModelPair.Tiny(vocab: 16);
+        int[] reference = { 1, 2, 7, 9, 4, 11 }; // prompt {1, 2}; the "target" continues 7, 9, 4, 11
+        const double alpha = 0.8;
+        const int rounds = 1500;
+        var tree = new DraftTree(16, 16);
+        using var oracle = new OracleMixDrafter(new DraftModelDrafter(pair.Draft, SamplingOptions.Greedy, "tiny"), reference, alpha, seed: 5);
+        var request = new DraftRequest(3, 9, TreeSpec.Parse("static:3x1x1"));
+        int topIsTruth = 0, truthAtDepth1 = 0;
+        double topProbability = 0;
+        for (int r = 0; r < rounds; r++)
+        {
+            tree.Clear();
+            oracle.Propose(new[] { 1, 2 }, request, tree);
+            int best = -1, truths = 0;
+            for (int i = 0; i < tree.Count; i++)
+            {
+                if (tree.Depths[i] != 1) continue;
+                if (best < 0 || tree.Probabilities[i] > tree.Probabilities[best]) best = i;
+                if (tree.Tokens[i] == 7) truths++;
+            }
+            Assert.True(truths <= 1, "two siblings carry the target's token");
+            truthAtDepth1 += truths;
+            topIsTruth += tree.Tokens[best] == 7 ? 1 : 0;
+            topProbability += tree.Probabilities[best];
+        }
+        // The most confident child is the target's token α of the time, and the confidence it reports averages about α
+        // (it is at least c, the rank-0 probability, which averages α).
+        Assert.InRange(topIsTruth / (double)rounds, alpha - 0.04, alpha + 0.04);
+        Assert.InRange(topProbability / rounds, alpha - 0.04, alpha + 0.08);
+        // Three children catch the target's token unless it is below rank 2: α + (1 - α)(0.575 + 0.181).
+        double expected = alpha + (1 - alpha) * (0.575 + 0.181);
+        Assert.InRange(truthAtDepth1 / (double)rounds, expected - 0.04, expected + 0.04);
     }
 }

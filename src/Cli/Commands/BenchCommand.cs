@@ -23,7 +23,7 @@ public static class BenchCommand
         var synthetic = new Option<string?>("--synthetic") { Description = $"Time a seeded random-weight model of a known shape instead: {string.Join(", ", ModelPresets.Names)}." };
         var draft = new Option<string?>("--draft") { Description = "Draft model (folder or registry name) for the speculative benchmark." };
         var draftSynthetic = new Option<string?>("--draft-synthetic") { Description = "Random-weight draft of a preset shape (use with --accept)." };
-        var heads = new Option<string?>("--heads") { Description = "Draft head (EAGLE-3 or Medusa folder or safetensors file) for the speculative benchmark of a real model." };
+        var heads = new Option<string?>("--heads") { Description = "Draft heads (EAGLE-3 or Medusa folders or safetensors files, comma-separated) for the speculative benchmark of a real model; each runs the draft lengths and the trees in the same run." };
         var headsSynthetic = new Option<string?>("--heads-synthetic") { Description = "Random-weight draft head of the target's shape, eagle3 or medusa (use with --accept): times a real head with an oracle of acceptance α, and shows the cost of a draft step with the full vs the reduced draft vocabulary vs a low-rank head." };
         var draftVocab = new Option<int?>("--draft-vocab") { Description = "Reduced draft vocabulary of --heads-synthetic eagle3 (default: a quarter of the target's)." };
         var headRank = new Option<int>("--head-rank") { Description = "Rank of the low-rank draft LM head timed by --heads-synthetic eagle3.", DefaultValueFactory = _ => 128 };
@@ -69,7 +69,11 @@ public static class BenchCommand
             // The probes run before and after the phases and the better figure counts, so a busy moment on a shared
             // machine during one probe does not make the ceiling lower than what the phases reach.
             var cpu = backend as CpuBackend;
+            // "of bw" is set against a read of a working set as large as the weights: a model that fits in the last-level
+            // cache streams from there, faster than the 1 GiB memory figure (a 300 MiB L3 holds stories110M in F16).
+            long workingSet = Math.Min(target.Model.StreamedWeightBytes, MemoryBandwidth.ArrayBytes);
             double? bandwidth = cpu != null ? MemoryBandwidth.MeasureReadGBps(cpu.Threads) : null;
+            double? cacheBandwidth = cpu != null ? MemoryBandwidth.MeasureReadGBps(cpu.Threads, workingSet) : null;
             double? peak = cpu != null ? FmaPeak.MeasureGFlops(cpu.Threads) : null;
             var (prefill, decode) = DecodeBenchmark.PrefillAndDecode(target.Model, prompt, n);
             var phases = new List<PhaseTiming> { prefill, decode };
@@ -78,8 +82,13 @@ public static class BenchCommand
             if (cpu != null)
             {
                 bandwidth = Math.Max(bandwidth!.Value, MemoryBandwidth.MeasureReadGBps(cpu.Threads));
+                cacheBandwidth = Math.Max(cacheBandwidth!.Value, MemoryBandwidth.MeasureReadGBps(cpu.Threads, workingSet));
                 peak = Math.Max(peak!.Value, FmaPeak.MeasureGFlops(cpu.Threads));
                 Console.WriteLine(string.Format(c, "memory read bandwidth ({0} threads, 1 GiB, best of 2 x {2} before and after): {1:F1} GB/s", cpu.Threads, bandwidth, MemoryBandwidth.Passes));
+                long? llc = MemoryBandwidth.LastLevelCacheBytes();
+                Console.WriteLine(string.Format(c, "read bandwidth over {0:F0} MB, the weights' size{1} (the \"of bw\" ceiling): {2:F1} GB/s", workingSet / 1e6,
+                    llc is long l ? string.Format(c, "; last-level cache {0} MiB", l >> 20) : "", cacheBandwidth));
+                bandwidth = cacheBandwidth;
                 Console.WriteLine(string.Format(c, "F32 FMA peak ({0} threads, {1}-bit, best of {3} before and after): {2:F1} GFLOP/s", cpu.Threads,
                     System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? 512 : 256, peak, FmaPeak.Passes));
             }
@@ -103,7 +112,7 @@ public static class BenchCommand
             string? draftPreset = parse.GetValue(draftSynthetic);
             string? acceptText = parse.GetValue(accept);
             if (draftName != null && draftPreset != null) throw new ArgumentException("give either --draft or --draft-synthetic, not both");
-            string? headsPath = parse.GetValue(heads);
+            string[] headsPaths = (parse.GetValue(heads) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (parse.GetValue(headsSynthetic) is string headKind)
             {
                 if (acceptText == null) throw new ArgumentException("--heads-synthetic needs --accept (random heads never agree with the target)");
@@ -112,7 +121,7 @@ public static class BenchCommand
                 PrintRows(headRows);
                 return headRows.All(r => r.OutputMatches) ? 0 : 1;
             }
-            if (draftName == null && draftPreset == null && headsPath == null && !parse.GetValue(lookup)) return 0;
+            if (draftName == null && draftPreset == null && headsPaths.Length == 0 && !parse.GetValue(lookup)) return 0;
 
             using LoadedModel? draftModel = draftName != null ? LoadedModel.Load(registry.Resolve(draftName), backend, weightType, kvType)
                 : draftPreset != null ? LoadedModel.Synthetic(draftPreset, backend, weightType, seed: 99, kvType: kvType) : null;
@@ -143,7 +152,7 @@ public static class BenchCommand
                         Console.Error.WriteLine($"  draft {draftModel.Name} k={k}");
                         rows.Add(SpeculativeBenchmark.Run(target.Model, () => new DraftModelDrafter(draftModel.Model, SamplingOptions.Greedy, draftModel.Name), k, prompts, newTokens, expected));
                     }
-                    if (headsPath != null)
+                    foreach (string headsPath in headsPaths)
                     {
                         Console.Error.WriteLine($"  heads {headsPath} k={k}");
                         rows.Add(SpeculativeBenchmark.Run(target.Model, () => HeadDrafters.Create(headsPath, target.Model, SamplingOptions.Greedy, capacity, weightType),
@@ -157,9 +166,17 @@ public static class BenchCommand
                 }
                 foreach (var tree in treeSpecs)
                 {
-                    if (draftModel == null) continue;
-                    Console.Error.WriteLine($"  draft {draftModel.Name} tree {tree}");
-                    rows.Add(SpeculativeBenchmark.Run(target.Model, () => new DraftModelDrafter(draftModel.Model, SamplingOptions.Greedy, draftModel.Name), "1", prompts, newTokens, expected, tree: tree));
+                    if (draftModel != null)
+                    {
+                        Console.Error.WriteLine($"  draft {draftModel.Name} tree {tree}");
+                        rows.Add(SpeculativeBenchmark.Run(target.Model, () => new DraftModelDrafter(draftModel.Model, SamplingOptions.Greedy, draftModel.Name), "1", prompts, newTokens, expected, tree: tree));
+                    }
+                    foreach (string headsPath in headsPaths)
+                    {
+                        Console.Error.WriteLine($"  heads {headsPath} tree {tree}");
+                        rows.Add(SpeculativeBenchmark.Run(target.Model, () => HeadDrafters.Create(headsPath, target.Model, SamplingOptions.Greedy, capacity, weightType),
+                            "1", prompts, newTokens, expected, tree: tree));
+                    }
                 }
             }
             PrintRows(rows);
@@ -171,10 +188,10 @@ public static class BenchCommand
     private static void PrintRows(List<SpeculativeRow> rows)
     {
         var c = CultureInfo.InvariantCulture;
-        Console.WriteLine($"{"drafter",-24} {"k/tree",-16} {"accept",7} {"tok/round",9} {"mean k",7} {"tok/s",9} {"speed-up",9} {"predicted",9} {"same",5}");
+        Console.WriteLine($"{"drafter",-36} {"k/tree",-16} {"accept",7} {"tok/round",9} {"mean k",7} {"tok/s",9} {"speed-up",9} {"predicted",9} {"same",5}");
         foreach (var r in rows)
         {
-            Console.WriteLine(string.Format(c, "{0,-24} {1,-16} {2,7:P1} {3,9:F2} {4,7:F2} {5,9:F1} {6,8:F2}x {7,9} {8,5}",
+            Console.WriteLine(string.Format(c, "{0,-36} {1,-16} {2,7:P1} {3,9:F2} {4,7:F2} {5,9:F1} {6,8:F2}x {7,9} {8,5}",
                 r.Drafter, r.DraftLength, r.AcceptanceRate, r.TokensPerRound, r.MeanK, r.TokensPerSecond, r.SpeedUp,
                 r.PredictedSpeedUp is double p ? p.ToString("F2", c) + "x" : "-", r.OutputMatches ? "yes" : "NO"));
         }

@@ -26,7 +26,11 @@ public static class DecodeBenchmark
     /// run of a tiny model measures the JIT, not the kernels (llama-bench warms up the same way).</summary>
     public static double WarmUpSeconds { get; set; } = 1.0;
 
-    /// <summary>Runs the prefill and decode phases, best of <paramref name="repeats"/>.</summary>
+    /// <summary>Most prefill-only repeats after the paired ones.</summary>
+    private const int MaxPrefillRepeats = 50;
+
+    /// <summary>Runs the prefill and decode phases, best of <paramref name="repeats"/> (a short prefill: best of up to
+    /// 50 more).</summary>
     public static (PhaseTiming Prefill, PhaseTiming Decode) PrefillAndDecode(TransformerModel model, int promptTokens = 8, int decodeTokens = 128, int repeats = 3)
     {
         int vocab = model.Config.VocabSize;
@@ -63,6 +67,19 @@ public static class DecodeBenchmark
             }
             bestPrefill = Math.Min(bestPrefill, prefill);
             bestDecode = Math.Min(bestDecode, decode);
+        }
+        // A short prefill (a tiny model's 8 tokens take under a millisecond) is one scheduler hiccup away from a
+        // wrong best-of-3, so more prefill-only repeats follow, for at most a quarter of a second.
+        long prefillUntil = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 4;
+        for (int r = 0; r < MaxPrefillRepeats && Stopwatch.GetTimestamp() < prefillUntil; r++)
+        {
+            state.Cache.Truncate(0);
+            long t0 = Stopwatch.GetTimestamp();
+            ReadOnlySpan<float> logits = default;
+            for (int i = 0; i < promptTokens; i += state.MaxBatch)
+                logits = model.Forward(state, prompt.AsSpan(i, Math.Min(state.MaxBatch, promptTokens - i)), default, LogitsRows.Last);
+            one[0] = Sampler.ArgMax(logits);
+            bestPrefill = Math.Min(bestPrefill, Stopwatch.GetElapsedTime(t0).TotalSeconds);
         }
         return (Timing(model, "prefill", promptTokens, bestPrefill, 1),
                 Timing(model, "decode", 1, bestDecode / decodeTokens, 1));

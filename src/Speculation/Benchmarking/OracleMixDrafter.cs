@@ -17,9 +17,19 @@ namespace SpecCore.Speculation.Benchmarking;
 /// is, with the shares the shared pair stories2M ← stories260K measured (profiles/stories2M__stories260K.json: given
 /// the top candidate missed, rank 1 was the target's token 57 % of the time, rank 2 18 %, ...). A chain's per-token
 /// acceptance is α; a tree's extra siblings add what such a draft's alternatives add, not another independent α each.
+/// <para>Trees of a draft model are grown from calibrated scores (<see cref="IDraftScoreRewriter"/>): a random-weight
+/// draft's flat, meaningless confidence would steer EAGLE-2's dynamic growth blindly, where a real draft's confidence
+/// says where it is right. Each expanded node draws its confidence c from Beta(κα, κ(1 − α)) (mean α), its top child is
+/// the target's token with probability c and a lower rank with the shares above, and the builder sees exactly those
+/// probabilities. κ = 2 is what the shared pair measured: stories260K's hit rate on stories2M's greedy text, binned by the
+/// draft's top-1 probability, has mean 0.83 and variance 0.046 across positions (0.28 where the draft gives its top token
+/// under 0.2, 1.00 above 0.7).</para>
 /// </remarks>
-public sealed class OracleMixDrafter : IFeatureDrafter
+public sealed class OracleMixDrafter : IFeatureDrafter, IDraftScoreRewriter
 {
+    /// <summary>Concentration of the per-node confidence distribution (see remarks).</summary>
+    private const double Concentration = 2.0;
+
     /// <summary>P(rank r + 1 is the target's token | rank 0 is not), from the measured profile; the rest: none is.</summary>
     private static readonly double[] LowerRankShares = { 0.575, 0.181, 0.055, 0.047, 0.039, 0.0, 0.008 };
 
@@ -38,7 +48,10 @@ public sealed class OracleMixDrafter : IFeatureDrafter
         _reference = referenceSequence;
         _alpha = alpha;
         _random = new RandomStream(seed);
+        if (inner is DraftModelDrafter draft) draft.ScoreRewriter = this;
     }
+
+    private int _sequenceLength;
 
     /// <inheritdoc />
     public string Name => $"{_inner.Name}@α={_alpha:0.##}";
@@ -59,7 +72,10 @@ public sealed class OracleMixDrafter : IFeatureDrafter
     /// <inheritdoc />
     public void Propose(ReadOnlySpan<int> sequence, DraftRequest request, DraftTree tree)
     {
+        _sequenceLength = sequence.Length;
         _inner.Propose(sequence, request, tree);
+        // A draft model's tree was grown from calibrated scores that already put the target's token where it was drawn.
+        if (request.Tree is not null && _inner is DraftModelDrafter) return;
         if (_hitRank.Length < tree.Count + 1)
         {
             _hitRank = new int[tree.Count + 1];
@@ -85,7 +101,44 @@ public sealed class OracleMixDrafter : IFeatureDrafter
     /// shares, or -1 (none).</summary>
     private int DrawHitRank()
     {
-        if (_random.NextFloat() < _alpha) return 0;
+        return _random.NextFloat() < _alpha ? 0 : DrawLowerRank();
+    }
+
+    /// <summary>Calibrated scores for the children of <paramref name="path"/>: ranks 0..7 are the draft's top token and the
+    /// ones after it in id order (never the target's token unless it was drawn there), scored by the probability that each is
+    /// the target's token; every other token gets none.</summary>
+    void IDraftScoreRewriter.Rewrite(ReadOnlySpan<int> path, Span<float> scores)
+    {
+        int position = _sequenceLength + path.Length;
+        bool onTruePath = position < _reference.Length;
+        for (int j = 0; onTruePath && j < path.Length; j++) onTruePath = path[j] == _reference[_sequenceLength + j];
+        int truth = onTruePath ? _reference[position] : -1;
+        double confidence = Beta(Concentration * _alpha, Concentration * (1 - _alpha));
+        int hitRank = !onTruePath ? -1 : _random.NextFloat() < confidence ? 0 : DrawLowerRank();
+
+        int vocab = scores.Length;
+        int top = 0;
+        for (int v = 1; v < vocab; v++) if (scores[v] > scores[top]) top = v;
+        scores.Fill(-1e30f);
+        int candidate = top;
+        int ranks = Math.Min(LowerRankShares.Length + 1, vocab - 1); // the target's token stays out of the other ranks
+        for (int r = 0; r < ranks; r++)
+        {
+            int token;
+            if (r == hitRank) token = truth;
+            else
+            {
+                while (candidate == truth || scores[candidate] > -1e30f) candidate = (candidate + 1) % vocab;
+                token = candidate;
+            }
+            double p = r == 0 ? confidence : (1 - confidence) * LowerRankShares[r - 1];
+            scores[token] = MathF.Log((float)Math.Max(p, 1e-7));
+        }
+    }
+
+    /// <summary>A lower rank (1, 2, ...) by the measured shares, or -1: no candidate is the target's token.</summary>
+    private int DrawLowerRank()
+    {
         double u = _random.NextFloat(), cumulative = 0;
         for (int r = 0; r < LowerRankShares.Length; r++)
         {
@@ -94,6 +147,39 @@ public sealed class OracleMixDrafter : IFeatureDrafter
         }
         return -1;
     }
+
+    /// <summary>A Beta(a, b) draw as X / (X + Y) of two Gamma draws.</summary>
+    private double Beta(double a, double b)
+    {
+        if (b <= 0) return 1;
+        if (a <= 0) return 0;
+        double x = Gamma(a), y = Gamma(b);
+        return x + y > 0 ? x / (x + y) : _alpha;
+    }
+
+    /// <summary>Marsaglia and Tsang's Gamma(shape, 1) draw; a shape below 1 is boosted by U^(1/shape).</summary>
+    private double Gamma(double shape)
+    {
+        if (shape < 1) return Gamma(shape + 1) * Math.Pow(Uniform(), 1 / shape);
+        double d = shape - 1.0 / 3, c = 1 / Math.Sqrt(9 * d);
+        while (true)
+        {
+            double x, v;
+            do
+            {
+                // Box-Muller normal.
+                x = Math.Sqrt(-2 * Math.Log(Uniform())) * Math.Cos(2 * Math.PI * Uniform());
+                v = 1 + c * x;
+            }
+            while (v <= 0);
+            v = v * v * v;
+            double u = Uniform();
+            if (Math.Log(u) < 0.5 * x * x + d - d * v + d * Math.Log(v)) return d * v;
+        }
+    }
+
+    /// <summary>A uniform draw in (0, 1).</summary>
+    private double Uniform() => _random.NextFloat() + 0.5 / (1 << 24);
 
     /// <inheritdoc />
     public void Dispose() => _inner.Dispose();

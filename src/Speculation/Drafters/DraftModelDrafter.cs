@@ -42,6 +42,13 @@ public sealed class DraftModelDrafter : IDrafter, ITreeExpander
     private readonly TreeBuilder _builder;
     private readonly int[] _fed = new int[TreeBuilder.PoolCapacity]; // entry (row after the sequence) of a builder node, else -1
 
+    // Rows handed to the builder after the score rewriter (benchmarks only): [PoolCapacity or batch, vocab].
+    private float[] _rewritten = [];
+
+    /// <summary>Rewrites the draft's scores before a tree is grown from them (benchmark oracles; null: the draft's own
+    /// logits). Chains are unaffected: their tokens are the draft's argmax.</summary>
+    public IDraftScoreRewriter? ScoreRewriter { get; set; }
+
     /// <summary>Creates a drafter over <paramref name="model"/>, sampling with the target's
     /// <paramref name="options"/> (so that p and q are filtered alike) from its own random stream. Its KV cache holds
     /// <paramref name="capacity"/> tokens, at most the draft's context (default: the draft's context, at most
@@ -178,7 +185,35 @@ public sealed class DraftModelDrafter : IDrafter, ITreeExpander
         _treeBase = _cached.Count;
         _fedCount = 0;
         Array.Fill(_fed, -1);
+        if (ScoreRewriter is not null) rootLogits = RewriteRoot(rootLogits);
         _builder.Build(spec, request.MaxNodes, request.MaxDepth, rootLogits, this, tree);
+    }
+
+    /// <summary>The root's scores passed through <see cref="ScoreRewriter"/>.</summary>
+    private ReadOnlySpan<float> RewriteRoot(ReadOnlySpan<float> scores)
+    {
+        if (_rewritten.Length < _vocab) _rewritten = new float[_state.MaxBatch * _vocab];
+        scores.Slice(0, _vocab).CopyTo(_rewritten);
+        ScoreRewriter!.Rewrite(default, _rewritten.AsSpan(0, _vocab));
+        return _rewritten.AsSpan(0, _vocab);
+    }
+
+    /// <summary>A level's <paramref name="rowCount"/> rows passed through <see cref="ScoreRewriter"/>, each with the path of
+    /// its frontier node.</summary>
+    private ReadOnlySpan<float> RewriteLevel(ReadOnlySpan<float> scores, int rowCount, ReadOnlySpan<int> frontier, ReadOnlySpan<int> rows)
+    {
+        if (_rewritten.Length < rowCount * _vocab) _rewritten = new float[Math.Max(rowCount, _state.MaxBatch) * _vocab];
+        scores.Slice(0, rowCount * _vocab).CopyTo(_rewritten);
+        Span<int> path = stackalloc int[TreeSpec.MaxNodes + 1];
+        for (int i = 0; i < frontier.Length; i++)
+        {
+            if (rows[i] < 0) continue;
+            int length = 0;
+            for (int n = frontier[i]; n >= 0 && length < path.Length; n = _builder.Parents[n]) path[length++] = _builder.Tokens[n];
+            path.Slice(0, length).Reverse();
+            ScoreRewriter!.Rewrite(path.Slice(0, length), _rewritten.AsSpan(rows[i] * _vocab, _vocab));
+        }
+        return _rewritten.AsSpan(0, rowCount * _vocab);
     }
 
     /// <summary>
@@ -205,7 +240,8 @@ public sealed class DraftModelDrafter : IDrafter, ITreeExpander
         }
         if (n == 0) return default;
         _fedCount = first + n;
-        return _model.ForwardTree(_state, _batchTokens.AsSpan(0, n), _treeBase, _fedParent.AsSpan(0, _fedCount), LogitsRows.All);
+        ReadOnlySpan<float> logits = _model.ForwardTree(_state, _batchTokens.AsSpan(0, n), _treeBase, _fedParent.AsSpan(0, _fedCount), LogitsRows.All);
+        return ScoreRewriter is null ? logits : RewriteLevel(logits, n, frontier, rows);
     }
 
     /// <summary>Brings the draft cache in line with <paramref name="sequence"/> and returns the logits after its last token.</summary>

@@ -26,6 +26,9 @@ public sealed class Eagle3Head : IDisposable
     private readonly DeviceTensor _wo;          // [H, heads·hd]
     private readonly DeviceTensor _wGate, _wUp; // [ffn, H]
     private readonly DeviceTensor _wDown;       // [H, ffn]
+    private readonly DeviceTensor[] _embedHalf;  // k, v, q columns over the embedding: one grouped matmul (outputs: Eagle3State.EmbedProducts)
+    private readonly DeviceTensor[] _hiddenHalf; // k, v, q columns over g (outputs: Eagle3State.HiddenProducts)
+    private readonly DeviceTensor[] _gateUp;     // gate, up
     private readonly DeviceTensor? _lmHead;     // [Vd, H] (full head)
     private readonly DeviceTensor? _lmU;        // [r, H] (low-rank head: logits = V·(U·out))
     private readonly DeviceTensor? _lmV;        // [Vd, r]
@@ -51,6 +54,9 @@ public sealed class Eagle3Head : IDisposable
         (_inputNorm, _hiddenNorm, _postNorm, _norm) = (inputNorm, hiddenNorm, postNorm, norm);
         (_wqE, _wqG, _wkE, _wkG, _wvE, _wvG) = (qkv[0], qkv[1], qkv[2], qkv[3], qkv[4], qkv[5]);
         (_wo, _wGate, _wUp, _wDown) = (wo, gate, up, down);
+        _embedHalf = new[] { _wkE, _wvE, _wqE };
+        _hiddenHalf = new[] { _wkG, _wvG, _wqG };
+        _gateUp = new[] { _wGate, _wUp };
         (_lmHead, _lmU, _lmV) = (lmHead, lmU, lmV);
         _rope = rope;
         Layout = layout;
@@ -189,7 +195,7 @@ public sealed class Eagle3Head : IDisposable
         int m = rows.Length;
         for (int j = 0; j < 3; j++)
         {
-            Gather(features.LayerInput(j), rows, s.Gathered);
+            GatherRows(features.LayerInput(j), rows, s.Gathered);
             DeviceTensor input = s.Gathered;
             if (_fcNorm[j] is { } w)
             {
@@ -203,7 +209,7 @@ public sealed class Eagle3Head : IDisposable
 
     /// <summary>Copies rows <paramref name="rows"/> of <paramref name="source"/> to rows 0, 1, … of <paramref name="destination"/>,
     /// one copy per run of consecutive rows.</summary>
-    private void Gather(DeviceTensor source, ReadOnlySpan<int> rows, DeviceTensor destination)
+    internal void GatherRows(DeviceTensor source, ReadOnlySpan<int> rows, DeviceTensor destination)
     {
         int i = 0;
         while (i < rows.Length)
@@ -224,7 +230,18 @@ public sealed class Eagle3Head : IDisposable
     /// <paramref name="keysOnly"/> it stops once the keys and values are cached (committed positions whose output
     /// nobody reads).
     /// </summary>
-    public void Step(Eagle3State s, int n, ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, int prefix, ReadOnlySpan<int> parents, bool keysOnly = false)
+    public void Step(Eagle3State s, int n, ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, int prefix, ReadOnlySpan<int> parents, bool keysOnly = false) =>
+        Step(s, n, tokens, positions, prefix, prefix, parents, keysOnly);
+
+    /// <summary>
+    /// One head step like <see cref="Step(Eagle3State, int, ReadOnlySpan{int}, ReadOnlySpan{int}, int, ReadOnlySpan{int}, bool)"/>
+    /// whose rows continue a tree already in the head cache: slots [0, <paramref name="sharedLength"/>) are seen by every
+    /// row, slots [<paramref name="sharedLength"/>, <paramref name="prefix"/>) are earlier tree nodes seen only by their
+    /// descendants, and <paramref name="regionParents"/> gives the parent of every tree region row (the cached tree rows',
+    /// then one per new row; see <see cref="AttentionBatch"/>). A tree of depth d then costs d steps of its new nodes only.
+    /// </summary>
+    public void Step(Eagle3State s, int n, ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, int sharedLength, int prefix,
+        ReadOnlySpan<int> regionParents, bool keysOnly = false)
     {
         if (n > s.MaxBatch) throw new ArgumentException($"{n} rows exceed the head state's batch of {s.MaxBatch}", nameof(n));
         if (prefix + n > s.Cache.Capacity) throw new InvalidOperationException($"the head cache of {s.Cache.Capacity} slots cannot take {prefix + n}");
@@ -236,28 +253,26 @@ public sealed class Eagle3Head : IDisposable
         b.Embed(_embedding, tokens, s.E);
         b.RmsNorm(s.E, _inputNorm, s.NE, n, eps);
         b.RmsNorm(s.G, _hiddenNorm, s.NG, n, eps);
-        b.MatMul(s.NE, _wkE, s.K, n);
-        b.MatMul(s.NG, _wkG, s.Tkv, n);
+        // One grouped matmul per half (the weights that read the same input run in one pass over it); q only when the
+        // step's output is read.
+        int projections = keysOnly ? 2 : 3;
+        b.MatMulGroup(s.NE, _embedHalf.AsSpan(0, projections), s.EmbedProducts.AsSpan(0, projections), n);
+        b.MatMulGroup(s.NG, _hiddenHalf.AsSpan(0, projections), s.HiddenProducts.AsSpan(0, projections), n);
         b.Add(s.K, s.Tkv, n);
-        b.MatMul(s.NE, _wvE, s.V, n);
-        b.MatMul(s.NG, _wvG, s.Tkv, n);
-        b.Add(s.V, s.Tkv, n);
+        b.Add(s.V, s.Tv, n);
         b.Rope(s.K, n, c.KvHeads, c.HeadDim, positions, _rope);
         b.CopyRows(s.K, 0, s.Cache.Keys(0), prefix, n);
         b.CopyRows(s.V, 0, s.Cache.Values(0), prefix, n);
         if (keysOnly) return;
-        b.MatMul(s.NE, _wqE, s.Q, n);
-        b.MatMul(s.NG, _wqG, s.T, n);
         b.Add(s.Q, s.T, n);
         b.Rope(s.Q, n, c.Heads, c.HeadDim, positions, _rope);
-        b.Attention(s.Q, s.Cache.Keys(0), s.Cache.Values(0), s.Attended, c.Heads, c.KvHeads, c.HeadDim, new AttentionBatch(prefix, parents));
+        b.Attention(s.Q, s.Cache.Keys(0), s.Cache.Values(0), s.Attended, c.Heads, c.KvHeads, c.HeadDim, new AttentionBatch(sharedLength, prefix, regionParents));
 
         // h = g + o_proj(attn); h2 = h + down(silu(gate(n)) * up(n)), n = post_attention_layernorm(h); out = norm(h2)
         b.MatMul(s.Attended, _wo, s.Delta, n);
         b.Add(s.G, s.Delta, n);
         b.RmsNorm(s.G, _postNorm, s.Normed, n, eps);
-        b.MatMul(s.Normed, _wGate, s.Gate, n);
-        b.MatMul(s.Normed, _wUp, s.Up, n);
+        b.MatMulGroup(s.Normed, _gateUp, s.GateUp, n);
         b.SwiGlu(s.Gate, s.Up, n);
         b.MatMul(s.Gate, _wDown, s.Delta, n);
         b.Add(s.G, s.Delta, n);
@@ -276,7 +291,7 @@ public sealed class Eagle3Head : IDisposable
     /// norm_output, its layer output h2 without) into rows 0, 1, … of <c>state.G</c>.</summary>
     public void FeedBack(Eagle3State s, ReadOnlySpan<int> sourceRows)
     {
-        Gather(Config.NormOutput ? s.Out : s.G, sourceRows, s.Gathered);
+        GatherRows(Config.NormOutput ? s.Out : s.G, sourceRows, s.Gathered);
         _b.CopyRows(s.Gathered, 0, s.G, 0, sourceRows.Length);
     }
 

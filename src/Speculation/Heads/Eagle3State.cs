@@ -18,12 +18,15 @@ public sealed class Eagle3State : IDisposable
         DeviceTensor A(int cols) => b.Allocate(DType.F32, maxBatch, cols);
         (G, Fc, Gathered, E, NE, NG, Normed, Delta, Out) = (A(h), A(h), A(h), A(h), A(h), A(h), A(h), A(h), A(h));
         (Q, T, Attended) = (A(q), A(q), A(q));
-        (K, V, Tkv) = (A(kv), A(kv), A(kv));
+        (K, V, Tkv, Tv) = (A(kv), A(kv), A(kv), A(kv));
         (Gate, Up) = (A(c.IntermediateSize), A(c.IntermediateSize));
         DeviceLogits = A(draftVocab);
         if (c.LmHeadRank is int r) LowRank = A(r);
         Logits = new float[maxBatch * draftVocab];
-        _all = new[] { G, Fc, Gathered, E, NE, NG, Normed, Delta, Out, Q, T, Attended, K, V, Tkv, Gate, Up, DeviceLogits, LowRank }
+        EmbedProducts = new[] { K, V, Q };
+        HiddenProducts = new[] { Tkv, Tv, T };
+        GateUp = new[] { Gate, Up };
+        _all = new[] { G, Fc, Gathered, E, NE, NG, Normed, Delta, Out, Q, T, Attended, K, V, Tkv, Tv, Gate, Up, DeviceLogits, LowRank }
             .Where(t => t != null).ToArray()!;
     }
 
@@ -47,7 +50,11 @@ public sealed class Eagle3State : IDisposable
     internal DeviceTensor Attended { get; }   // [maxBatch, heads·hd]
     internal DeviceTensor K { get; }          // [maxBatch, kvHeads·hd]
     internal DeviceTensor V { get; }          // [maxBatch, kvHeads·hd]
-    internal DeviceTensor Tkv { get; }        // [maxBatch, kvHeads·hd] the g half of k or v
+    internal DeviceTensor Tkv { get; }        // [maxBatch, kvHeads·hd] the g half of k
+    internal DeviceTensor Tv { get; }         // [maxBatch, kvHeads·hd] the g half of v
+    internal DeviceTensor[] EmbedProducts { get; }  // K, V, Q: the embedding half's grouped outputs
+    internal DeviceTensor[] HiddenProducts { get; } // Tkv, Tv, T: the g half's grouped outputs
+    internal DeviceTensor[] GateUp { get; }         // Gate, Up
     internal DeviceTensor Gate { get; }       // [maxBatch, ffn]
     internal DeviceTensor Up { get; }         // [maxBatch, ffn]
     internal DeviceTensor DeviceLogits { get; } // [maxBatch, Vd]

@@ -6,37 +6,37 @@ namespace SpecCore.Speculation.Heads;
 
 /// <summary>
 /// Scores tree nodes for the shared <see cref="TreeBuilder"/> with an EAGLE head (EAGLE-2 dynamic trees, static and
-/// Sequoia shapes). Each level runs every node expanded so far as one head batch after the committed slots and the
-/// root, so that a node attends to exactly its ancestors (the head's mask is prefix + in-batch parents; the earlier rows
-/// recompute the same keys). A node's g is its parent's output (the root's, or the parent's row of the previous
-/// level). Draft-vocabulary logits are handed back over the target vocabulary through d2t, −∞ elsewhere.
+/// Sequoia shapes). Each level runs only the nodes it expands, as one head step after the committed slots and the
+/// root (the shared slots) and the nodes earlier levels left in the head cache (the tree region, seen by their
+/// descendants only; <see cref="AttentionBatch.SharedLength"/>), so a tree of depth d costs d head steps of its new
+/// nodes and no path is run twice. A node's g is its parent's output, kept per expanded node. Draft-vocabulary logits
+/// are handed back over the target vocabulary through d2t, −∞ elsewhere.
 /// </summary>
 internal sealed class EagleTreeExpander : ITreeExpander, IDisposable
 {
     private readonly Eagle3Head _head;
     private readonly IBackend _b;
     private readonly int _rows;                 // most expanded nodes per round
-    private readonly DeviceTensor _nodeG;       // [rows, H] g of each expanded node
-    private readonly DeviceTensor _rootG;       // [1, H] g the root's children take
-    private readonly int[] _rowOf = new int[TreeBuilder.PoolCapacity]; // batch row of an expanded builder node, else -1
-    private readonly int[] _nodeOf;             // [rows] builder node of each batch row
-    private readonly int[] _tokens, _positions, _parents;
+    private readonly DeviceTensor _outputs;     // [rows + 1, H] next-depth g: the root's in row 0, expanded node f's in row f + 1
+    private readonly int[] _fedOf = new int[TreeBuilder.PoolCapacity]; // feed index (tree region row) of an expanded builder node, else -1
+    private readonly int[] _regionParents;      // [rows] parent region row of each expanded node, -1: the root
+    private readonly int[] _sources;            // [rows] row of _outputs holding the g of each node of the level
+    private readonly int[] _tokens, _positions;
     private readonly float[] _mapped;           // [rows, V] scores over the target vocabulary
     private readonly float[] _root;             // [V]
     private Eagle3State? _s;
-    private int _rootSlot, _length, _expanded;
+    private int _sharedLength, _length, _fed;
 
     public EagleTreeExpander(Eagle3Head head, int rows)
     {
         _head = head;
         _b = head.Backend;
         _rows = rows;
-        _nodeG = _b.Allocate(DType.F32, rows, head.Config.HiddenSize);
-        _rootG = _b.Allocate(DType.F32, 1, head.Config.HiddenSize);
-        _nodeOf = new int[rows];
+        _outputs = _b.Allocate(DType.F32, rows + 1, head.Config.HiddenSize);
+        _regionParents = new int[rows];
+        _sources = new int[rows];
         _tokens = new int[rows];
         _positions = new int[rows];
-        _parents = new int[rows];
         // Target ids outside the draft vocabulary are never written: they stay −∞ (probability 0) for good.
         _mapped = new float[(long)rows * head.TargetVocabSize];
         _root = new float[head.TargetVocabSize];
@@ -49,9 +49,9 @@ internal sealed class EagleTreeExpander : ITreeExpander, IDisposable
     /// scores over the target vocabulary.</summary>
     public ReadOnlySpan<float> Begin(Eagle3State s, int rootSlot, int length)
     {
-        (_s, _rootSlot, _length, _expanded) = (s, rootSlot, length, 0);
-        Array.Fill(_rowOf, -1);
-        _b.CopyRows(_head.FeedBackSource(s), 0, _rootG, 0, 1);
+        (_s, _sharedLength, _length, _fed) = (s, rootSlot + 1, length, 0);
+        Array.Fill(_fedOf, -1);
+        _b.CopyRows(_head.FeedBackSource(s), 0, _outputs, 0, 1);
         Map(_head.ReadLogits(s, 1), _root);
         return _root;
     }
@@ -60,42 +60,33 @@ internal sealed class EagleTreeExpander : ITreeExpander, IDisposable
     public ReadOnlySpan<float> Expand(TreeBuilder tree, ReadOnlySpan<int> frontier, Span<int> rows)
     {
         Eagle3State s = _s ?? throw new InvalidOperationException("Begin starts a round");
-        int maxRows = Math.Min(_rows, s.MaxBatch);
-        DeviceTensor source = _head.FeedBackSource(s);
+        int room = Math.Min(s.MaxBatch, Math.Min(_rows - _fed, s.Cache.Capacity - _sharedLength - _fed));
         ReadOnlySpan<int> parents = tree.Parents;
-        int before = _expanded;
+        int first = _fed, n = 0;
         for (int i = 0; i < frontier.Length; i++)
         {
             int node = frontier[i], parent = parents[node];
             rows[i] = -1;
-            if (_expanded == maxRows || _rootSlot + 1 + _expanded >= s.Cache.Capacity || (parent >= 0 && _rowOf[parent] < 0)) continue;
-            int row = _expanded++;
-            _rowOf[node] = row;
-            _nodeOf[row] = node;
-            // g of the new node: its parent's output, from the root or from the previous level's batch.
-            if (parent < 0) _b.CopyRows(_rootG, 0, _nodeG, row, 1);
-            else _b.CopyRows(source, _rowOf[parent], _nodeG, row, 1);
+            if (n == room || (parent >= 0 && _fedOf[parent] < 0)) continue;
+            int parentRow = parent < 0 ? -1 : _fedOf[parent];
+            _fedOf[node] = first + n;
+            _regionParents[first + n] = parentRow;
+            _sources[n] = parentRow + 1;
+            _tokens[n] = tree.Tokens[node];
+            _positions[n] = _length - 1 + tree.Depths[node];
+            rows[i] = n++;
         }
-        if (_expanded == before) return ReadOnlySpan<float>.Empty;
-        for (int row = 0; row < _expanded; row++)
-        {
-            int node = _nodeOf[row];
-            _tokens[row] = tree.Tokens[node];
-            _positions[row] = _length - 1 + tree.Depths[node];
-            _parents[row] = parents[node] < 0 ? -1 : _rowOf[parents[node]];
-        }
-        _b.CopyRows(_nodeG, 0, s.G, 0, _expanded);
-        _head.Step(s, _expanded, _tokens.AsSpan(0, _expanded), _positions.AsSpan(0, _expanded), _rootSlot + 1, _parents.AsSpan(0, _expanded));
-        ReadOnlySpan<float> logits = _head.ReadLogits(s, _expanded);
+        if (n == 0) return ReadOnlySpan<float>.Empty;
+        _fed = first + n;
+
+        // g of each new node: its parent's output (the root's or an earlier level's), then one step over the level only.
+        _head.GatherRows(_outputs, _sources.AsSpan(0, n), s.G);
+        _head.Step(s, n, _tokens.AsSpan(0, n), _positions.AsSpan(0, n), _sharedLength, _sharedLength + first, _regionParents.AsSpan(0, _fed));
+        _b.CopyRows(_head.FeedBackSource(s), 0, _outputs, first + 1, n);
+        ReadOnlySpan<float> logits = _head.ReadLogits(s, n);
         int vd = _head.DraftVocabSize, v = _head.TargetVocabSize;
-        for (int i = 0; i < frontier.Length; i++)
-        {
-            int row = _rowOf[frontier[i]];
-            if (row < before) continue; // not expanded this level
-            Map(logits.Slice(row * vd, vd), _mapped.AsSpan(row * v, v));
-            rows[i] = row;
-        }
-        return _mapped.AsSpan(0, _expanded * v);
+        for (int row = 0; row < n; row++) Map(logits.Slice(row * vd, vd), _mapped.AsSpan(row * v, v));
+        return _mapped.AsSpan(0, n * v);
     }
 
     private void Map(ReadOnlySpan<float> draft, Span<float> target)
@@ -104,9 +95,5 @@ internal sealed class EagleTreeExpander : ITreeExpander, IDisposable
         for (int d = 0; d < draft.Length; d++) target[d2t[d]] = draft[d];
     }
 
-    public void Dispose()
-    {
-        _nodeG.Dispose();
-        _rootG.Dispose();
-    }
+    public void Dispose() => _outputs.Dispose();
 }
