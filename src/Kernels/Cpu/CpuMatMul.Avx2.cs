@@ -23,7 +23,7 @@ internal sealed unsafe partial class CpuMatMul
         // Widening F16 costs more than the FMAs it feeds, so for 3+ tokens each 4-row block is widened
         // once into an L1-sized F32 scratch and every token pair reads that instead.
         bool widenOnce = typeof(TL) != typeof(F32Loader) && _rows >= 3;
-        float[] scratch = !widenOnce ? [] : t_rowScratch is { } s && s.Length >= 4 * n ? s : (t_rowScratch = new float[4 * n]);
+        float[] scratch = widenOnce ? RowScratch(4 * n) : [];
         fixed (float* block = scratch)
         {
             int o = start;

@@ -53,6 +53,10 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
 
     [ThreadStatic] private static float[]? t_rowScratch;
 
+    /// <summary>This thread's scratch of at least <paramref name="floats"/> floats (grown, never shrunk).</summary>
+    private static float[] RowScratch(int floats) =>
+        t_rowScratch is { } s && s.Length >= floats ? s : (t_rowScratch = new float[floats]);
+
     private static readonly bool s_vnni = AvxVnni.IsSupported;
     private static readonly bool s_q8FourTokens = Avx512F.VL.IsSupported;
 
@@ -199,7 +203,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         // so batches over 4 tokens widen each 4-row block once into an L1-sized F32 scratch that every token
         // tile reads as F32 rows. Up to 4 tokens the scratch's store and reload cost more than they save.
         bool widenOnce = typeof(TL) != typeof(F32Loader) && _rows > 4;
-        float[] scratch = !widenOnce ? [] : t_rowScratch is { } s && s.Length >= 4 * n ? s : (t_rowScratch = new float[4 * n]);
+        float[] scratch = widenOnce ? RowScratch(4 * n) : [];
         fixed (float* block = scratch)
         {
             int o = start;
@@ -364,7 +368,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
     private void RowsPortable(int start, int end)
     {
         int n = _in;
-        float[] scratch = t_rowScratch is { } s && s.Length >= n ? s : (t_rowScratch = new float[n]);
+        float[] scratch = RowScratch(n);
         for (int o = start; o < end; o++)
         {
             byte* row = _w + o * _rowBytes;

@@ -45,13 +45,7 @@ public static class DecodeBenchmark
         long warmUntil = Stopwatch.GetTimestamp() + (long)(WarmUpSeconds * Stopwatch.Frequency);
         for (int r = -1; r < repeats; r++)
         {
-            state.Cache.Truncate(0);
-            long t0 = Stopwatch.GetTimestamp();
-            ReadOnlySpan<float> logits = default;
-            for (int i = 0; i < promptTokens; i += state.MaxBatch)
-                logits = model.Forward(state, prompt.AsSpan(i, Math.Min(state.MaxBatch, promptTokens - i)), default, LogitsRows.Last);
-            one[0] = Sampler.ArgMax(logits);
-            double prefill = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            double prefill = Prefill(model, state, prompt, one);
             long t1 = Stopwatch.GetTimestamp();
             for (int i = 0; i < decodeTokens; i++)
             {
@@ -72,17 +66,21 @@ public static class DecodeBenchmark
         // wrong best-of-3, so more prefill-only repeats follow, for at most a quarter of a second.
         long prefillUntil = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 4;
         for (int r = 0; r < MaxPrefillRepeats && Stopwatch.GetTimestamp() < prefillUntil; r++)
-        {
-            state.Cache.Truncate(0);
-            long t0 = Stopwatch.GetTimestamp();
-            ReadOnlySpan<float> logits = default;
-            for (int i = 0; i < promptTokens; i += state.MaxBatch)
-                logits = model.Forward(state, prompt.AsSpan(i, Math.Min(state.MaxBatch, promptTokens - i)), default, LogitsRows.Last);
-            one[0] = Sampler.ArgMax(logits);
-            bestPrefill = Math.Min(bestPrefill, Stopwatch.GetElapsedTime(t0).TotalSeconds);
-        }
+            bestPrefill = Math.Min(bestPrefill, Prefill(model, state, prompt, one));
         return (Timing(model, "prefill", promptTokens, bestPrefill, 1),
                 Timing(model, "decode", 1, bestDecode / decodeTokens, 1));
+    }
+
+    /// <summary>Seconds to prefill <paramref name="prompt"/> into an emptied cache; the greedy next token goes to <paramref name="next"/>[0].</summary>
+    private static double Prefill(TransformerModel model, InferenceState state, int[] prompt, int[] next)
+    {
+        state.Cache.Truncate(0);
+        long t0 = Stopwatch.GetTimestamp();
+        ReadOnlySpan<float> logits = default;
+        for (int i = 0; i < prompt.Length; i += state.MaxBatch)
+            logits = model.Forward(state, prompt.AsSpan(i, Math.Min(state.MaxBatch, prompt.Length - i)), default, LogitsRows.Last);
+        next[0] = Sampler.ArgMax(logits);
+        return Stopwatch.GetElapsedTime(t0).TotalSeconds;
     }
 
     /// <summary>Times one verification pass of <paramref name="k"/> tokens after a 32-token prefix, best of <paramref name="repeats"/>.</summary>
