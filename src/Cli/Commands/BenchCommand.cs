@@ -72,8 +72,10 @@ public static class BenchCommand
             // "of bw" is set against a read of a working set as large as the weights: a model that fits in the last-level
             // cache streams from there, faster than the 1 GiB memory figure (a 300 MiB L3 holds stories110M in F16).
             long workingSet = Math.Min(target.Model.StreamedWeightBytes, MemoryBandwidth.ArrayBytes);
+            // Weights of 1 GiB or more: the working-set read is the memory read, measured once.
+            bool workingSetIsMemory = workingSet >= MemoryBandwidth.ArrayBytes;
             double? bandwidth = cpu != null ? MemoryBandwidth.MeasureReadGBps(cpu.Threads) : null;
-            double? cacheBandwidth = cpu != null ? MemoryBandwidth.MeasureReadGBps(cpu.Threads, workingSet) : null;
+            double? cacheBandwidth = cpu == null ? null : workingSetIsMemory ? bandwidth : MemoryBandwidth.MeasureReadGBps(cpu.Threads, workingSet);
             double? peak = cpu != null ? FmaPeak.MeasureGFlops(cpu.Threads) : null;
             var (prefill, decode) = DecodeBenchmark.PrefillAndDecode(target.Model, prompt, n);
             var phases = new List<PhaseTiming> { prefill, decode };
@@ -82,13 +84,12 @@ public static class BenchCommand
             if (cpu != null)
             {
                 bandwidth = Math.Max(bandwidth!.Value, MemoryBandwidth.MeasureReadGBps(cpu.Threads));
-                cacheBandwidth = Math.Max(cacheBandwidth!.Value, MemoryBandwidth.MeasureReadGBps(cpu.Threads, workingSet));
+                cacheBandwidth = workingSetIsMemory ? bandwidth : Math.Max(cacheBandwidth!.Value, MemoryBandwidth.MeasureReadGBps(cpu.Threads, workingSet));
                 peak = Math.Max(peak!.Value, FmaPeak.MeasureGFlops(cpu.Threads));
                 Console.WriteLine(string.Format(c, "memory read bandwidth ({0} threads, 1 GiB, best of 2 x {2} before and after): {1:F1} GB/s", cpu.Threads, bandwidth, MemoryBandwidth.Passes));
                 long? llc = MemoryBandwidth.LastLevelCacheBytes();
                 Console.WriteLine(string.Format(c, "read bandwidth over {0:F0} MB, the weights' size{1} (the \"of bw\" ceiling): {2:F1} GB/s", workingSet / 1e6,
                     llc is long l ? string.Format(c, "; last-level cache {0} MiB", l >> 20) : "", cacheBandwidth));
-                bandwidth = cacheBandwidth;
                 Console.WriteLine(string.Format(c, "F32 FMA peak ({0} threads, {1}-bit, best of {3} before and after): {2:F1} GFLOP/s", cpu.Threads,
                     System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? 512 : 256, peak, FmaPeak.Passes));
             }
@@ -96,7 +97,7 @@ public static class BenchCommand
             Console.WriteLine($"{"phase",-10} {"tokens/s",12} {"ms/pass",10} {"GB/s",8} {"GFLOP/s",9} {"of bw",7} {"of FMA",7}");
             foreach (var p in phases)
             {
-                string share = bandwidth is double bw ? (p.WeightGBps / bw).ToString("P0", c) : "-";
+                string share = cacheBandwidth is double bw ? (p.WeightGBps / bw).ToString("P0", c) : "-";
                 string fma = peak is double pk ? (p.GFlops / pk).ToString("P0", c) : "-";
                 Console.WriteLine(string.Format(c, "{0,-10} {1,12:F1} {2,10:F3} {3,8:F1} {4,9:F1} {5,7} {6,7}", p.Phase, p.TokensPerSecond, p.SecondsPerPass * 1e3, p.WeightGBps, p.GFlops, share, fma));
             }
