@@ -24,9 +24,11 @@ public sealed class WorkerPool : IDisposable
     // One claim word per thread, a cache line apart: (end << 32) | next unclaimed item of its home range.
     private readonly long[] _ranges;
     private const int RangeStride = 16; // longs: 128 bytes, so two threads' words never share a line
-    private int _active;    // workers inside a job
-    private long _generation;
-    private int _sleepers;
+    // The words every dispatch touches, each on its own cache line and none beside an array end, where whatever
+    // object the allocator put next would share it: the caller bumps the generation and spins on the active
+    // count while the workers spin on the generation and bump the count.
+    private readonly long[] _sync = new long[4 * RangeStride];
+    private const int GenerationSlot = RangeStride, ActiveSlot = 2 * RangeStride, SleepersSlot = 3 * RangeStride;
     private volatile bool _disposed;
     private readonly object _gate = new();
 
@@ -35,7 +37,7 @@ public sealed class WorkerPool : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ThreadCount = threads;
-        _ranges = new long[threads * RangeStride];
+        _ranges = new long[(threads + 2) * RangeStride];
         _threads = new Thread[threads - 1];
         for (int i = 0; i < _threads.Length; i++)
         {
@@ -72,13 +74,13 @@ public sealed class WorkerPool : IDisposable
         for (int t = 0; t < threads; t++)
         {
             long start = (long)count * t / threads, end = (long)count * (t + 1) / threads;
-            Interlocked.Exchange(ref _ranges[t * RangeStride], (end << 32) | start);
+            Interlocked.Exchange(ref _ranges[(t + 1) * RangeStride], (end << 32) | start);
         }
         // Wake-up hint for the workers; the interlocked increment is a full fence, so the sleeper count read
         // below cannot be reordered before it (a worker going to sleep increments the count before it re-reads
         // the generation, so one of the two sides always sees the other).
-        Interlocked.Increment(ref _generation);
-        if (Volatile.Read(ref _sleepers) > 0)
+        Interlocked.Increment(ref _sync[GenerationSlot]);
+        if (Volatile.Read(ref _sync[SleepersSlot]) > 0)
         {
             lock (_gate) Monitor.PulseAll(_gate);
         }
@@ -87,7 +89,7 @@ public sealed class WorkerPool : IDisposable
         while ((item = Claim(0)) >= 0) job.Execute(item);
 
         // Every item is claimed; wait for the workers still executing one.
-        while (Volatile.Read(ref _active) != 0) SpinPause();
+        while (Volatile.Read(ref _sync[ActiveSlot]) != 0) SpinPause();
     }
 
     /// <summary>Next unclaimed item of the current job for thread <paramref name="self"/>: from its home range
@@ -100,7 +102,7 @@ public sealed class WorkerPool : IDisposable
         {
             int t = self + k;
             if (t >= threads) t -= threads;
-            ref long word = ref _ranges[t * RangeStride];
+            ref long word = ref _ranges[(t + 1) * RangeStride];
             // Skip a range already used up rather than bounce its cache line between threads.
             long seen = Volatile.Read(ref word);
             if ((int)(seen & 0xFFFFFFFF) >= (int)(seen >> 32)) continue;
@@ -119,13 +121,14 @@ public sealed class WorkerPool : IDisposable
         {
             // Spin first (about a millisecond): jobs of one forward pass, and the passes of a decode loop,
             // follow each other within microseconds, and a sleeping worker takes tens of microseconds to wake.
-            long generation = Volatile.Read(ref _generation);
+            ref long generationWord = ref _sync[GenerationSlot];
+            long generation = Volatile.Read(ref generationWord);
             long spinUntil = 0;
             int spins = 0;
             while (generation == seen && !_disposed)
             {
                 SpinPause();
-                generation = Volatile.Read(ref _generation);
+                generation = Volatile.Read(ref generationWord);
                 if ((++spins & 255) == 0)
                 {
                     long now = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -137,10 +140,10 @@ public sealed class WorkerPool : IDisposable
             {
                 lock (_gate)
                 {
-                    Interlocked.Increment(ref _sleepers);
-                    while (Volatile.Read(ref _generation) == seen && !_disposed) Monitor.Wait(_gate);
-                    Interlocked.Decrement(ref _sleepers);
-                    generation = Volatile.Read(ref _generation);
+                    Interlocked.Increment(ref _sync[SleepersSlot]);
+                    while (Volatile.Read(ref generationWord) == seen && !_disposed) Monitor.Wait(_gate);
+                    Interlocked.Decrement(ref _sync[SleepersSlot]);
+                    generation = Volatile.Read(ref generationWord);
                 }
             }
             if (_disposed) return;
@@ -148,7 +151,7 @@ public sealed class WorkerPool : IDisposable
 
             // Announce before claiming: the caller returns only when no worker is active, and a successful
             // claim implies the caller has not yet finished claiming, so the job cannot change under us.
-            Interlocked.Increment(ref _active);
+            Interlocked.Increment(ref _sync[ActiveSlot]);
             int i;
             ParallelJob? job = null;
             while ((i = Claim(self)) >= 0)
@@ -156,7 +159,7 @@ public sealed class WorkerPool : IDisposable
                 job ??= Volatile.Read(ref _job);
                 job!.Execute(i);
             }
-            Interlocked.Decrement(ref _active);
+            Interlocked.Decrement(ref _sync[ActiveSlot]);
         }
     }
 
