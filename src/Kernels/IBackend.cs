@@ -23,7 +23,8 @@ public interface IBackend : IDisposable
     bool SupportsF16KvCache { get; }
 
     /// <summary>Makes a weight available to kernels. The CPU backend uses host memory in place; a GPU
-    /// copies it once. The host memory must outlive the returned tensor on backends that alias it.</summary>
+    /// copies it once. The host memory must outlive the returned tensor on backends that alias it. Weights must be
+    /// finite (the model loader checks): the CPU backend's F16 kernels do not carry infinities and NaNs through.</summary>
     DeviceTensor UploadWeight(HostTensor weight);
 
     /// <summary>Allocates a zeroed tensor of <paramref name="dtype"/> (F32 for activations and caches).</summary>

@@ -192,6 +192,31 @@ public unsafe class MatMulTests
         }
     }
 
+    [Fact]
+    public void SimdHalfWidensEveryFiniteBitPatternExactlyFromSignExtendedLanes()
+    {
+        // Both widths, every finite half (subnormals, both zeros, the largest magnitudes), sign-extended as vpmovsxwd
+        // leaves them; infinities and NaN are outside the weight loader's contract.
+        var bits = new int[65536];
+        for (int i = 0; i < bits.Length; i++) bits[i] = (short)(ushort)i;
+        fixed (int* p = bits)
+        {
+            for (int i = 0; i < bits.Length; i += 16)
+            {
+                var wide = SimdHalf.FiniteToSingle(System.Runtime.Intrinsics.Vector512.Load(p + i));
+                var narrow = System.Runtime.Intrinsics.X86.Avx2.IsSupported ? SimdHalf.FiniteToSingle(System.Runtime.Intrinsics.Vector256.Load(p + i)) : default;
+                for (int j = 0; j < 16; j++)
+                {
+                    float expected = FloatConversion.F16ToFloat((ushort)(i + j));
+                    if (!float.IsFinite(expected)) continue;
+                    Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(wide[j]));
+                    if (j < 8 && System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+                        Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(narrow[j]));
+                }
+            }
+        }
+    }
+
     private static void Check(CpuBackend backend, CpuTensor w, float[] stored, Random rng, int rows, int outRows, int cols, string what)
     {
         float[] xv = RandomFloats(rng, rows * cols);

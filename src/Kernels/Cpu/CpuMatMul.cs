@@ -165,7 +165,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
             {
                 case DType.F32: Rows<F32Loader>(start, end); return;
                 case DType.BF16: Rows<BF16Loader>(start, end); return;
-                case DType.F16: Rows<F16Loader>(start, end); return;
+                case DType.F16: Rows<F16WeightLoader>(start, end); return;
                 case DType.Q8_0:
                     if (s_vnni) RowsQ8<VnniDot>(start, end);
                     else RowsQ8<Avx2Dot>(start, end);
@@ -182,7 +182,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
             {
                 case DType.F32: RowsAvx2<F32Loader>(start, end); return;
                 case DType.BF16: RowsAvx2<BF16Loader>(start, end); return;
-                case DType.F16: RowsAvx2<F16Loader>(start, end); return;
+                case DType.F16: RowsAvx2<F16WeightLoader>(start, end); return;
             }
         }
         if (_dtype == DType.Q8_0) RowsQ8Scalar(start, end);

@@ -70,6 +70,26 @@ internal readonly unsafe struct F16Loader : IWeightLoader
     public static float Load1(byte* row, nint i) => FloatConversion.F16ToFloat(((ushort*)row)[i]);
 }
 
+/// <summary>F16 weight matrices. Weights are finite by contract (the model loader refuses a checkpoint with a non-finite
+/// weight and an F16 conversion past ±65504, see WeightConversion), so widening skips the infinity/NaN fix-up that the
+/// KV cache's <see cref="F16Loader"/> keeps: 4 instructions per 16 weights instead of 10, which is what an F16 decode
+/// step, bound by widening rather than by bytes, is made of.</summary>
+internal readonly unsafe struct F16WeightLoader : IWeightLoader
+{
+    public static int ElementBytes => 2;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* row, nint i) =>
+        SimdHalf.FiniteToSingle(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + i)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(byte* row, nint i) =>
+        SimdHalf.FiniteToSingle(Avx2.ConvertToVector256Int32((short*)row + i));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Load1(byte* row, nint i) => FloatConversion.F16ToFloat(((ushort*)row)[i]);
+}
+
 /// <summary>IEEE half → float on integer lanes (.NET exposes no vcvtph2ps intrinsic).</summary>
 internal static class SimdHalf
 {
@@ -85,6 +105,25 @@ internal static class SimdHalf
         Vector512<uint> infNan = Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x0F800000u));
         Vector512<uint> bits = Vector512.ConditionalSelect(infNan, magnitude | Vector512.Create(0x7F800000u), value.AsUInt32());
         return (bits | Vector512.ShiftLeft(h & Vector512.Create(0x8000u), 16)).AsSingle();
+    }
+
+    /// <summary>Widens 16 finite half bit patterns, sign-extended to 32 bits (vpmovsxwd), to floats exactly, subnormals
+    /// included; an infinity or NaN comes out as a finite value of magnitude 2^16 or more.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> FiniteToSingle(Vector512<int> h)
+    {
+        // Sign extension put the sign in bit 31 (and copies of it in bits 30..28 after the shift, cleared here), so one
+        // shift and one mask place sign, exponent and mantissa; 2^112 rebiases the exponent and normalises subnormals.
+        Vector512<int> bits = Vector512.ShiftLeft(h, 13) & Vector512.Create(unchecked((int)0x8FFFE000));
+        return bits.AsSingle() * Vector512.Create(5.192296858534828e33f);
+    }
+
+    /// <summary>The same for 8 finite half bit patterns (AVX2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> FiniteToSingle(Vector256<int> h)
+    {
+        Vector256<int> bits = Vector256.ShiftLeft(h, 13) & Vector256.Create(unchecked((int)0x8FFFE000));
+        return bits.AsSingle() * Vector256.Create(5.192296858534828e33f);
     }
 
     /// <summary>The same for 8 half bit patterns (AVX2).</summary>
