@@ -360,19 +360,9 @@ internal sealed unsafe partial class CpuMatMul
         f3.Store(y + 3 * PackedQuantLayout.GroupRows);
     }
 
-    /// <summary>2^112: the gap between the F16 and F32 exponent biases.</summary>
-    private const float TwoPow112 = 5192296858534827628530496329220096f;
-
-    /// <summary>8 F16 values widened exactly to F32 (finite ones: all that quantized scales are). The F16 exponent and
-    /// mantissa bits are moved into an F32 (a value 2^−112 times the half's; a subnormal half becomes a subnormal
-    /// float) and multiplied by 2^112; the sign comes from the sign-extended upper half of the int16.</summary>
+    /// <summary>8 F16 values widened exactly to F32 (finite ones: all that quantized scales are).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> WidenScales(short* halves)
-    {
-        Vector256<int> v = Avx2.ConvertToVector256Int32(halves);
-        Vector256<int> bits = (v << 13) & Vector256.Create(unchecked((int)0x8FFFE000));
-        return bits.AsSingle() * Vector256.Create(TwoPow112);
-    }
+    internal static Vector256<float> WidenScales(short* halves) => SimdHalf.FiniteToSingle(Avx2.ConvertToVector256Int32(halves));
 
     /// <summary>The 4 int8 activations at <paramref name="x"/> in every 4-byte lane (vpbroadcastd from memory).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

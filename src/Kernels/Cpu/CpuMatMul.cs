@@ -14,7 +14,7 @@ namespace SpecCore.Kernels.Cpu;
 /// Work is split by output rows into chunks (a multiple of 4 rows); each pool thread takes the chunks of its
 /// home range first, so the same rows go to the same core every pass and stay in its caches, and steals the
 /// rest; a matmul too small to pay for a dispatch runs on the calling thread alone.
-/// Inside a chunk, a register tile of 4 weight rows × up to 4 token rows of Vector512 accumulators
+/// Inside a chunk, a register tile of 4 weight rows (6 for long batches, CpuMatMul.SixRows.cs) × up to 4 token rows of Vector512 accumulators
 /// streams the 4 weight rows once per group of 4 tokens (GEMV is the 1-token tile), BF16/F16 are
 /// widened in registers, and the 16 sums of a tile are reduced with horizontal adds and stored as
 /// 4 contiguous floats per token. With AVX2 but no AVX-512 the float tiles are Vector256, 4 rows × 2 tokens
@@ -203,10 +203,24 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         // so batches over 4 tokens widen each 4-row block once into an L1-sized F32 scratch that every token
         // tile reads as F32 rows. Up to 4 tokens the scratch's store and reload cost more than they save.
         bool widenOnce = typeof(TL) != typeof(F32Loader) && _rows > 4;
-        float[] scratch = widenOnce ? RowScratch(4 * n) : [];
+        bool sixRows = typeof(TL) == typeof(F32Loader) ? _rows >= SixRowBatch : typeof(TL) == typeof(F16WeightLoader) && _rows >= SixRowWidenedBatch;
+        float[] scratch = widenOnce ? RowScratch((sixRows ? 6 : 4) * n) : [];
         fixed (float* block = scratch)
         {
             int o = start;
+            if (sixRows)
+            {
+                for (; o + 6 <= end; o += 6)
+                {
+                    byte* w = _w + o * _rowBytes;
+                    if (widenOnce)
+                    {
+                        for (int r = 0; r < 6; r++) WidenRow16<TL>(w + r * rowBytes, block + r * n, n);
+                        SixRowTokenTiles((byte*)block, n * sizeof(float), o);
+                    }
+                    else SixRowTokenTiles(w, rowBytes, o);
+                }
+            }
             for (; o + 4 <= end; o += 4)
             {
                 byte* w = _w + o * _rowBytes;
