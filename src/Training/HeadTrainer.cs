@@ -38,8 +38,9 @@ public static class HeadTrainer
         {
             if (source == "self")
             {
-                log($"sampling {options.SelfSequences} sequences of {len} tokens from the target over the benchmark prompts...");
-                sequences.AddRange(TargetRecorder.FromSelf(target.Model, tokenizer, BenchmarkPrompts.TinyStories, options.SelfSequences, len, options.Seed, log));
+                log($"sampling {options.SelfSequences} sequences of {len} tokens from the target at temperature {options.SelfTemperature:G3} over the benchmark prompts...");
+                sequences.AddRange(TargetRecorder.FromSelf(target.Model, tokenizer, BenchmarkPrompts.TinyStories, options.SelfSequences, len, options.Seed, log,
+                    (float)options.SelfTemperature));
             }
             else sequences.AddRange(TargetRecorder.FromText(new[] { source }, tokenizer, len));
         }

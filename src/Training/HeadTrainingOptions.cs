@@ -42,6 +42,8 @@ public sealed record HeadTrainingOptions
     public int TopK { get; init; } = 16;
     /// <summary>Sequences the target samples for "self" data.</summary>
     public int SelfSequences { get; init; } = 512;
+    /// <summary>Sampling temperature of "self" data (below 1 moves the data towards what greedy decoding produces).</summary>
+    public double SelfTemperature { get; init; } = 1.0;
     /// <summary>Global gradient-norm clip (0: none).</summary>
     public double Clip { get; init; } = 1.0;
     /// <summary>AdamW weight decay of the matrices.</summary>
@@ -74,6 +76,7 @@ public sealed record HeadTrainingOptions
         Require(DraftVocab is null or >= 2, $"--draft-vocab must be at least 2, got {DraftVocab}");
         Require(TopK is >= 1 and <= 256, $"--top-k must be between 1 and 256, got {TopK}");
         Require(SelfSequences >= 1, $"--self-sequences must be at least 1, got {SelfSequences}");
+        Require(SelfTemperature is > 0 and <= 4, $"--self-temperature must be above 0 and at most 4, got {SelfTemperature}");
         Require(Clip >= 0 && double.IsFinite(Clip), $"--clip must be 0 or more, got {Clip}");
         Require(WeightDecay >= 0 && double.IsFinite(WeightDecay), $"--weight-decay must be 0 or more, got {WeightDecay}");
         Require(EvalEvery >= 1, $"--eval-every must be at least 1, got {EvalEvery}");

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using SpecCore.Models;
 using SpecCore.Models.Tokenization;
 
@@ -104,11 +105,14 @@ internal sealed class TargetRecorder : IDisposable
         return sequences;
     }
 
-    /// <summary>Sequences of <paramref name="length"/> tokens the target samples (temperature 1) after each of
-    /// <paramref name="prompts"/> in turn, <paramref name="count"/> in all, seeded.</summary>
+    /// <summary>Sequences of <paramref name="length"/> tokens the target samples at <paramref name="temperature"/> after
+    /// each of <paramref name="prompts"/> in turn, <paramref name="count"/> in all, seeded.</summary>
     public static List<int[]> FromSelf(TransformerModel model, ITextTokenizer tokenizer, IReadOnlyList<string> prompts, int count, int length, int seed,
-        Action<string>? progress = null)
+        Action<string>? progress = null, float temperature = 1f)
     {
+        if (!(temperature > 0 && float.IsFinite(temperature))) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "the sampling temperature must be a positive number");
+        float invTemperature = 1f / temperature;
+        var scaled = new float[model.Config.VocabSize];
         var rng = new Random(seed);
         var encoded = prompts.Select(p => tokenizer.Encode(p, addSpecialTokens: true)).ToArray();
         using InferenceState state = model.CreateState(capacity: length, maxBatch: length);
@@ -124,7 +128,8 @@ internal sealed class TargetRecorder : IDisposable
             ReadOnlySpan<float> logits = model.Forward(state, prompt, default, LogitsRows.Last);
             for (int t = prompt.Length; t < length; t++)
             {
-                Softmax(logits, probs);
+                TensorPrimitives.Multiply(logits, invTemperature, scaled);
+                Softmax(scaled, probs);
                 double u = rng.NextDouble(), acc = 0;
                 int next = probs.Length - 1;
                 for (int i = 0; i < probs.Length; i++) { acc += probs[i]; if (u < acc) { next = i; break; } }

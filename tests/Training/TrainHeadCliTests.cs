@@ -37,6 +37,9 @@ public sealed class TrainHeadCliTests : IDisposable
     public void ZeroSteps() => AssertUserError("--steps must be at least 1", "--data", "self", "--steps", "0");
 
     [Fact]
+    public void ZeroSelfTemperature() => AssertUserError("--self-temperature must be above 0", "--data", "self", "--self-temperature", "0");
+
+    [Fact]
     public void SequenceBeyondTheContext() => AssertUserError("exceeds the target's context of 64", "--data", "self", "--seq", "100");
 
     [Fact]

@@ -27,6 +27,7 @@ public static class TrainHeadCommand
         var draftVocab = new Option<int?>("--draft-vocab") { Description = "EAGLE-3: draft vocabulary size, the most frequent tokens of the data (default: min(V, 32000))." };
         var topK = new Option<int>("--top-k") { Description = "Entries of each target distribution kept as soft labels.", DefaultValueFactory = _ => defaults.TopK };
         var selfSequences = new Option<int>("--self-sequences") { Description = "Sequences the target samples for --data self.", DefaultValueFactory = _ => defaults.SelfSequences };
+        var selfTemperature = new Option<double>("--self-temperature") { Description = "Sampling temperature of --data self (below 1: closer to what greedy decoding sees).", DefaultValueFactory = _ => defaults.SelfTemperature };
         var clip = new Option<double>("--clip") { Description = "Clip gradients to this global norm (0: off).", DefaultValueFactory = _ => defaults.Clip };
         var weightDecay = new Option<double>("--weight-decay") { Description = "AdamW weight decay of the matrices.", DefaultValueFactory = _ => defaults.WeightDecay };
         var seed = new Option<int>("--seed") { Description = "Seed of initialisation, sampling and batch order.", DefaultValueFactory = _ => defaults.Seed };
@@ -38,7 +39,7 @@ public static class TrainHeadCommand
             "distributions over the data, then trains (EAGLE-3 with the training-time test, or Medusa) with AdamW; prints loss and top-1 " +
             "accuracy per update and held-out agreement per depth, writes checkpoints in the public layout (BF16 at the end).")
         {
-            model, kind, data, output, steps, lr, warmup, linear, batch, seq, ttt, medusaHeads, draftVocab, topK, selfSequences, clip,
+            model, kind, data, output, steps, lr, warmup, linear, batch, seq, ttt, medusaHeads, draftVocab, topK, selfSequences, selfTemperature, clip,
             weightDecay, seed, evalEvery, checkpointEvery, resume, threads,
         };
         command.SetAction(parse =>
@@ -67,6 +68,7 @@ public static class TrainHeadCommand
                 DraftVocab = parse.GetValue(draftVocab),
                 TopK = parse.GetValue(topK),
                 SelfSequences = parse.GetValue(selfSequences),
+                SelfTemperature = parse.GetValue(selfTemperature),
                 Clip = parse.GetValue(clip),
                 WeightDecay = parse.GetValue(weightDecay),
                 Seed = parse.GetValue(seed),
