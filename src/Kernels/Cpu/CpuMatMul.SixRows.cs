@@ -17,119 +17,137 @@ internal sealed unsafe partial class CpuMatMul
     /// <summary>Fewest tokens that take the 6-row tile with F16 weights (widened once per row block).</summary>
     internal const int SixRowWidenedBatch = 32;
 
-    /// <summary>Every token row times the 6 F32 weight rows at <paramref name="w"/> (outputs o..o+5).</summary>
+    /// <summary>Every token row times the 6 F32 weight rows at <paramref name="w"/> (outputs o..o+5); the first tile
+    /// prefetches the next 6 rows when <paramref name="prefetch"/> (the others find them in cache).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SixRowTokenTiles(byte* w, nint stride, int o)
+    private void SixRowTokenTiles(byte* w, nint stride, int o, bool prefetch)
     {
         int n = _in;
         int outCols = _out;
         int t = 0;
-        for (; t + 4 <= _rows; t += 4) Tile6<Four>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols);
+        for (; t + 4 <= _rows; t += 4) Tile6Group<Four>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols);
         switch (_rows - t)
         {
-            case 3: Tile6<Three>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
-            case 2: Tile6<Two>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
-            case 1: Tile6<One>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
+            case 3: Tile6Group<Three>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
+            case 2: Tile6Group<Two>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
+            case 1: Tile6Group<One>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
         }
     }
 
-    /// <summary>6 F32 weight rows × T token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. Needs n ≥ 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile6Group<TT>(bool prefetch, byte* w, nint rowBytes, float* x, int n, float* y, int yStride)
+        where TT : struct, ITokenCount
+    {
+        if (prefetch) Tile6<TT, Prefetch>(w, rowBytes, x, n, y, yStride);
+        else Tile6<TT, NoPrefetch>(w, rowBytes, x, n, y, yStride);
+    }
+
+    /// <summary>6 F32 weight rows × T token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. TP says whether to
+    /// prefetch the next 6 rows: only the first token group of a batch needs to. Needs n ≥ 16.</summary>
+    /// <remarks>Rows and tokens are addressed from two moving pointers and fixed strides: ten row pointers plus the
+    /// index left too few registers, and the spilled pointers' reloads competed with the vector loads for the load
+    /// ports.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile6<TT>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride) where TT : struct, ITokenCount
+    private static void Tile6<TT, TP>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride)
+        where TT : struct, ITokenCount where TP : struct, IPrefetchFlag
     {
         int T = TT.Count;
-        float* w0 = (float*)w, w1 = (float*)(w + rowBytes), w2 = (float*)(w + 2 * rowBytes);
-        float* w3 = (float*)(w + 3 * rowBytes), w4 = (float*)(w + 4 * rowBytes), w5 = (float*)(w + 5 * rowBytes);
-        float* x0 = x, x1 = x + n, x2 = x + 2 * n, x3 = x + 3 * n;
+        nint rb = rowBytes, rb3 = 3 * rowBytes, rb5 = 5 * rowBytes;
+        nint xb = (nint)n * sizeof(float), xb3 = 3 * xb;
         Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
         Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
         Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
         Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
         Vector512<float> a40 = default, a41 = default, a42 = default, a43 = default;
         Vector512<float> a50 = default, a51 = default, a52 = default, a53 = default;
-        nint i = 0;
-        nint full = n & ~15;
-        byte* next = w + 6 * rowBytes;
+        byte* pw = w;
+        byte* px = (byte*)x;
+        byte* end = (byte*)x + (n & ~15) * sizeof(float);
+        byte* pn = pw + 6 * rb;
         Vector512<float> v;
-        for (; i < full; i += 16)
+        for (; px < end; px += 64, pw += 64)
         {
-            byte* at = next + i * sizeof(float);
-            Sse.Prefetch0(at);
-            Sse.Prefetch0(at + rowBytes);
-            Sse.Prefetch0(at + 2 * rowBytes);
-            Sse.Prefetch0(at + 3 * rowBytes);
-            Sse.Prefetch0(at + 4 * rowBytes);
-            Sse.Prefetch0(at + 5 * rowBytes);
-            Vector512<float> u0 = Vector512.Load(x0 + i);
-            Vector512<float> u1 = T > 1 ? Vector512.Load(x1 + i) : default;
-            Vector512<float> u2 = T > 2 ? Vector512.Load(x2 + i) : default;
-            Vector512<float> u3 = T > 3 ? Vector512.Load(x3 + i) : default;
-            v = Vector512.Load(w0 + i);
+            if (TP.On)
+            {
+                Sse.Prefetch0(pn);
+                Sse.Prefetch0(pn + rb);
+                Sse.Prefetch0(pn + 2 * rb);
+                Sse.Prefetch0(pn + rb3);
+                Sse.Prefetch0(pn + 4 * rb);
+                Sse.Prefetch0(pn + rb5);
+                pn += 64;
+            }
+            Vector512<float> u0 = Vector512.Load((float*)(px));
+            Vector512<float> u1 = T > 1 ? Vector512.Load((float*)(px + xb)) : default;
+            Vector512<float> u2 = T > 2 ? Vector512.Load((float*)(px + 2 * xb)) : default;
+            Vector512<float> u3 = T > 3 ? Vector512.Load((float*)(px + xb3)) : default;
+            v = Vector512.Load((float*)(pw));
             a00 = Vector512.FusedMultiplyAdd(v, u0, a00);
             if (T > 1) a01 = Vector512.FusedMultiplyAdd(v, u1, a01);
             if (T > 2) a02 = Vector512.FusedMultiplyAdd(v, u2, a02);
             if (T > 3) a03 = Vector512.FusedMultiplyAdd(v, u3, a03);
-            v = Vector512.Load(w1 + i);
+            v = Vector512.Load((float*)(pw + rb));
             a10 = Vector512.FusedMultiplyAdd(v, u0, a10);
             if (T > 1) a11 = Vector512.FusedMultiplyAdd(v, u1, a11);
             if (T > 2) a12 = Vector512.FusedMultiplyAdd(v, u2, a12);
             if (T > 3) a13 = Vector512.FusedMultiplyAdd(v, u3, a13);
-            v = Vector512.Load(w2 + i);
+            v = Vector512.Load((float*)(pw + 2 * rb));
             a20 = Vector512.FusedMultiplyAdd(v, u0, a20);
             if (T > 1) a21 = Vector512.FusedMultiplyAdd(v, u1, a21);
             if (T > 2) a22 = Vector512.FusedMultiplyAdd(v, u2, a22);
             if (T > 3) a23 = Vector512.FusedMultiplyAdd(v, u3, a23);
-            v = Vector512.Load(w3 + i);
+            v = Vector512.Load((float*)(pw + rb3));
             a30 = Vector512.FusedMultiplyAdd(v, u0, a30);
             if (T > 1) a31 = Vector512.FusedMultiplyAdd(v, u1, a31);
             if (T > 2) a32 = Vector512.FusedMultiplyAdd(v, u2, a32);
             if (T > 3) a33 = Vector512.FusedMultiplyAdd(v, u3, a33);
-            v = Vector512.Load(w4 + i);
+            v = Vector512.Load((float*)(pw + 4 * rb));
             a40 = Vector512.FusedMultiplyAdd(v, u0, a40);
             if (T > 1) a41 = Vector512.FusedMultiplyAdd(v, u1, a41);
             if (T > 2) a42 = Vector512.FusedMultiplyAdd(v, u2, a42);
             if (T > 3) a43 = Vector512.FusedMultiplyAdd(v, u3, a43);
-            v = Vector512.Load(w5 + i);
+            v = Vector512.Load((float*)(pw + rb5));
             a50 = Vector512.FusedMultiplyAdd(v, u0, a50);
             if (T > 1) a51 = Vector512.FusedMultiplyAdd(v, u1, a51);
             if (T > 2) a52 = Vector512.FusedMultiplyAdd(v, u2, a52);
             if (T > 3) a53 = Vector512.FusedMultiplyAdd(v, u3, a53);
         }
-        if (full != n)
+        if ((n & 15) != 0)
         {
             // Overlapping last vector; x is masked so the lanes already counted add zero.
-            i = n - 16;
+            pw = w + (n - 16) * sizeof(float);
+            px = (byte*)x + (n - 16) * sizeof(float);
             Vector512<float> mask = TailMask(n);
-            Vector512<float> u0 = Vector512.Load(x0 + i) & mask;
-            Vector512<float> u1 = T > 1 ? Vector512.Load(x1 + i) & mask : default;
-            Vector512<float> u2 = T > 2 ? Vector512.Load(x2 + i) & mask : default;
-            Vector512<float> u3 = T > 3 ? Vector512.Load(x3 + i) & mask : default;
-            v = Vector512.Load(w0 + i);
+            Vector512<float> u0 = Vector512.Load((float*)(px)) & mask;
+            Vector512<float> u1 = T > 1 ? Vector512.Load((float*)(px + xb)) & mask : default;
+            Vector512<float> u2 = T > 2 ? Vector512.Load((float*)(px + 2 * xb)) & mask : default;
+            Vector512<float> u3 = T > 3 ? Vector512.Load((float*)(px + xb3)) & mask : default;
+            v = Vector512.Load((float*)(pw));
             a00 = Vector512.FusedMultiplyAdd(v, u0, a00);
             if (T > 1) a01 = Vector512.FusedMultiplyAdd(v, u1, a01);
             if (T > 2) a02 = Vector512.FusedMultiplyAdd(v, u2, a02);
             if (T > 3) a03 = Vector512.FusedMultiplyAdd(v, u3, a03);
-            v = Vector512.Load(w1 + i);
+            v = Vector512.Load((float*)(pw + rb));
             a10 = Vector512.FusedMultiplyAdd(v, u0, a10);
             if (T > 1) a11 = Vector512.FusedMultiplyAdd(v, u1, a11);
             if (T > 2) a12 = Vector512.FusedMultiplyAdd(v, u2, a12);
             if (T > 3) a13 = Vector512.FusedMultiplyAdd(v, u3, a13);
-            v = Vector512.Load(w2 + i);
+            v = Vector512.Load((float*)(pw + 2 * rb));
             a20 = Vector512.FusedMultiplyAdd(v, u0, a20);
             if (T > 1) a21 = Vector512.FusedMultiplyAdd(v, u1, a21);
             if (T > 2) a22 = Vector512.FusedMultiplyAdd(v, u2, a22);
             if (T > 3) a23 = Vector512.FusedMultiplyAdd(v, u3, a23);
-            v = Vector512.Load(w3 + i);
+            v = Vector512.Load((float*)(pw + rb3));
             a30 = Vector512.FusedMultiplyAdd(v, u0, a30);
             if (T > 1) a31 = Vector512.FusedMultiplyAdd(v, u1, a31);
             if (T > 2) a32 = Vector512.FusedMultiplyAdd(v, u2, a32);
             if (T > 3) a33 = Vector512.FusedMultiplyAdd(v, u3, a33);
-            v = Vector512.Load(w4 + i);
+            v = Vector512.Load((float*)(pw + 4 * rb));
             a40 = Vector512.FusedMultiplyAdd(v, u0, a40);
             if (T > 1) a41 = Vector512.FusedMultiplyAdd(v, u1, a41);
             if (T > 2) a42 = Vector512.FusedMultiplyAdd(v, u2, a42);
             if (T > 3) a43 = Vector512.FusedMultiplyAdd(v, u3, a43);
-            v = Vector512.Load(w5 + i);
+            v = Vector512.Load((float*)(pw + rb5));
             a50 = Vector512.FusedMultiplyAdd(v, u0, a50);
             if (T > 1) a51 = Vector512.FusedMultiplyAdd(v, u1, a51);
             if (T > 2) a52 = Vector512.FusedMultiplyAdd(v, u2, a52);
@@ -153,3 +171,12 @@ internal sealed unsafe partial class CpuMatMul
         y[5] = ef.GetElement(1);
     }
 }
+
+/// <summary>Compile-time switch of a tile's prefetching.</summary>
+internal interface IPrefetchFlag
+{
+    static abstract bool On { get; }
+}
+
+internal readonly struct Prefetch : IPrefetchFlag { public static bool On => true; }
+internal readonly struct NoPrefetch : IPrefetchFlag { public static bool On => false; }

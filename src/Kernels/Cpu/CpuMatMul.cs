@@ -216,9 +216,9 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
                     if (widenOnce)
                     {
                         for (int r = 0; r < 6; r++) WidenRow16<TL>(w + r * rowBytes, block + r * n, n);
-                        SixRowTokenTiles((byte*)block, n * sizeof(float), o);
+                        SixRowTokenTiles((byte*)block, n * sizeof(float), o, prefetch: false);
                     }
-                    else SixRowTokenTiles(w, rowBytes, o);
+                    else SixRowTokenTiles(w, rowBytes, o, prefetch: true);
                 }
             }
             for (; o + 4 <= end; o += 4)
@@ -227,9 +227,9 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
                 if (widenOnce)
                 {
                     for (int r = 0; r < 4; r++) WidenRow16<TL>(w + r * rowBytes, block + r * n, n);
-                    TokenTiles<F32Loader>((byte*)block, n * sizeof(float), o);
+                    TokenTiles<F32Loader>((byte*)block, n * sizeof(float), o, prefetch: false);
                 }
-                else TokenTiles<TL>(w, rowBytes, o);
+                else TokenTiles<TL>(w, rowBytes, o, prefetch: true);
             }
             for (; o < end; o++)
             {
@@ -239,20 +239,29 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         }
     }
 
-    /// <summary>Every token row times the 4 weight rows at <paramref name="w"/> (outputs o..o+3), 4 tokens per tile.</summary>
+    /// <summary>Every token row times the 4 weight rows at <paramref name="w"/> (outputs o..o+3), 4 tokens per tile;
+    /// the first tile prefetches the next 4 rows when <paramref name="prefetch"/> (not for rows widened into a scratch).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void TokenTiles<TL>(byte* w, nint stride, int o) where TL : struct, IWeightLoader
+    private void TokenTiles<TL>(byte* w, nint stride, int o, bool prefetch) where TL : struct, IWeightLoader
     {
         int n = _in;
         int outCols = _out;
         int t = 0;
-        for (; t + 4 <= _rows; t += 4) Tile<TL, Four>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols);
+        for (; t + 4 <= _rows; t += 4) TileGroup<TL, Four>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols);
         switch (_rows - t)
         {
-            case 3: Tile<TL, Three>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
-            case 2: Tile<TL, Two>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
-            case 1: Tile<TL, One>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
+            case 3: TileGroup<TL, Three>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
+            case 2: TileGroup<TL, Two>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
+            case 1: TileGroup<TL, One>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void TileGroup<TL, TT>(bool prefetch, byte* w, nint rowBytes, float* x, int n, float* y, int yStride)
+        where TL : struct, IWeightLoader where TT : struct, ITokenCount
+    {
+        if (prefetch) Tile<TL, TT, Prefetch>(w, rowBytes, x, n, y, yStride);
+        else Tile<TL, TT, NoPrefetch>(w, rowBytes, x, n, y, yStride);
     }
 
     /// <summary>One weight row widened to F32 into <paramref name="destination"/>. Needs n ≥ 16.</summary>
@@ -269,78 +278,87 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
     private static Vector512<float> TailMask(int n) =>
         Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(16 - (n & 15))).AsSingle();
 
-    /// <summary>4 weight rows × T token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. Needs n ≥ 16.</summary>
+    /// <summary>4 weight rows × T token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]; TP says whether to
+    /// prefetch the next 4 rows. Needs n ≥ 16.</summary>
+    /// <remarks>Rows and tokens are addressed from two moving pointers and fixed strides, which leaves no pointer
+    /// spilled to the stack (eight row pointers and the index did not fit the registers).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile<TL, TT>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride)
-        where TL : struct, IWeightLoader where TT : struct, ITokenCount
+    private static void Tile<TL, TT, TP>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride)
+        where TL : struct, IWeightLoader where TT : struct, ITokenCount where TP : struct, IPrefetchFlag
     {
         int T = TT.Count;
-        byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
-        float* x0 = x, x1 = x + n, x2 = x + 2 * n, x3 = x + 3 * n;
+        nint rb = rowBytes, rb3 = 3 * rowBytes;
+        nint xb = (nint)n * sizeof(float), xb3 = 3 * xb;
+        nint wStep = 16 * TL.ElementBytes;
         Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
         Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
         Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
         Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        nint i = 0;
-        nint full = n & ~15;
+        byte* pw = w;
+        byte* px = (byte*)x;
+        byte* end = (byte*)x + (n & ~15) * sizeof(float);
         // Rows of a few KiB are too short for the hardware prefetcher to ramp up on, and multi-token tiles
         // compute long enough per byte that it falls behind: fetch the next 4-row block (a prefetch never
         // faults past the end) while this one is multiplied.
-        byte* next = w + 4 * rowBytes;
-        for (; i < full; i += 16)
+        byte* pn = w + 4 * rb;
+        for (; px < end; px += 64, pw += wStep)
         {
-            nint at = i * TL.ElementBytes;
-            Sse.Prefetch0(next + at);
-            Sse.Prefetch0(next + rowBytes + at);
-            Sse.Prefetch0(next + 2 * rowBytes + at);
-            Sse.Prefetch0(next + 3 * rowBytes + at);
-            Vector512<float> v0 = TL.Load16(w0, i), v1 = TL.Load16(w1, i), v2 = TL.Load16(w2, i), v3 = TL.Load16(w3, i);
-            Vector512<float> u = Vector512.Load(x0 + i);
+            if (TP.On)
+            {
+                Sse.Prefetch0(pn);
+                Sse.Prefetch0(pn + rb);
+                Sse.Prefetch0(pn + 2 * rb);
+                Sse.Prefetch0(pn + rb3);
+                pn += wStep;
+            }
+            Vector512<float> v0 = TL.Load16(pw, 0), v1 = TL.Load16(pw + rb, 0), v2 = TL.Load16(pw + 2 * rb, 0), v3 = TL.Load16(pw + rb3, 0);
+            Vector512<float> u = Vector512.Load((float*)px);
             a00 = Vector512.FusedMultiplyAdd(v0, u, a00); a10 = Vector512.FusedMultiplyAdd(v1, u, a10);
             a20 = Vector512.FusedMultiplyAdd(v2, u, a20); a30 = Vector512.FusedMultiplyAdd(v3, u, a30);
             if (T > 1)
             {
-                u = Vector512.Load(x1 + i);
+                u = Vector512.Load((float*)(px + xb));
                 a01 = Vector512.FusedMultiplyAdd(v0, u, a01); a11 = Vector512.FusedMultiplyAdd(v1, u, a11);
                 a21 = Vector512.FusedMultiplyAdd(v2, u, a21); a31 = Vector512.FusedMultiplyAdd(v3, u, a31);
             }
             if (T > 2)
             {
-                u = Vector512.Load(x2 + i);
+                u = Vector512.Load((float*)(px + 2 * xb));
                 a02 = Vector512.FusedMultiplyAdd(v0, u, a02); a12 = Vector512.FusedMultiplyAdd(v1, u, a12);
                 a22 = Vector512.FusedMultiplyAdd(v2, u, a22); a32 = Vector512.FusedMultiplyAdd(v3, u, a32);
             }
             if (T > 3)
             {
-                u = Vector512.Load(x3 + i);
+                u = Vector512.Load((float*)(px + xb3));
                 a03 = Vector512.FusedMultiplyAdd(v0, u, a03); a13 = Vector512.FusedMultiplyAdd(v1, u, a13);
                 a23 = Vector512.FusedMultiplyAdd(v2, u, a23); a33 = Vector512.FusedMultiplyAdd(v3, u, a33);
             }
         }
-        if (full != n)
+        if ((n & 15) != 0)
         {
             // Overlapping last vector; x is masked so the lanes already counted add zero.
-            i = n - 16;
+            pw = w + (nint)(n - 16) * TL.ElementBytes;
+            px = (byte*)x + (nint)(n - 16) * sizeof(float);
             Vector512<float> mask = TailMask(n);
-            Vector512<float> v0 = TL.Load16(w0, i), v1 = TL.Load16(w1, i), v2 = TL.Load16(w2, i), v3 = TL.Load16(w3, i);
-            Vector512<float> u = Vector512.Load(x0 + i) & mask;
+            Vector512<float> v0 = TL.Load16(pw, 0), v1 = TL.Load16(pw + rb, 0), v2 = TL.Load16(pw + 2 * rb, 0), v3 = TL.Load16(pw + rb3, 0);
+            Vector512<float> u = Vector512.Load((float*)px) & mask;
             a00 = Vector512.FusedMultiplyAdd(v0, u, a00); a10 = Vector512.FusedMultiplyAdd(v1, u, a10);
             a20 = Vector512.FusedMultiplyAdd(v2, u, a20); a30 = Vector512.FusedMultiplyAdd(v3, u, a30);
             if (T > 1)
             {
-                u = Vector512.Load(x1 + i) & mask;
+                u = Vector512.Load((float*)(px + xb)) & mask;
                 a01 = Vector512.FusedMultiplyAdd(v0, u, a01); a11 = Vector512.FusedMultiplyAdd(v1, u, a11);
                 a21 = Vector512.FusedMultiplyAdd(v2, u, a21); a31 = Vector512.FusedMultiplyAdd(v3, u, a31);
             }
             if (T > 2)
             {
-                u = Vector512.Load(x2 + i) & mask;
+                u = Vector512.Load((float*)(px + 2 * xb)) & mask;
                 a02 = Vector512.FusedMultiplyAdd(v0, u, a02); a12 = Vector512.FusedMultiplyAdd(v1, u, a12);
                 a22 = Vector512.FusedMultiplyAdd(v2, u, a22); a32 = Vector512.FusedMultiplyAdd(v3, u, a32);
             }
             if (T > 3)
             {
-                u = Vector512.Load(x3 + i) & mask;
+                u = Vector512.Load((float*)(px + xb3)) & mask;
                 a03 = Vector512.FusedMultiplyAdd(v0, u, a03); a13 = Vector512.FusedMultiplyAdd(v1, u, a13);
                 a23 = Vector512.FusedMultiplyAdd(v2, u, a23); a33 = Vector512.FusedMultiplyAdd(v3, u, a33);
             }
