@@ -33,9 +33,9 @@ internal sealed unsafe partial class CpuMatMul
                 if (widenOnce)
                 {
                     for (int r = 0; r < 4; r++) WidenRow<TL>(w + r * rowBytes, block + r * n, n);
-                    TokenTilesAvx2<F32Loader>((byte*)block, n * sizeof(float), o);
+                    TokenTilesAvx2<F32Loader>((byte*)block, n * sizeof(float), o, prefetch: false);
                 }
-                else TokenTilesAvx2<TL>(w, rowBytes, o);
+                else TokenTilesAvx2<TL>(w, rowBytes, o, prefetch: true);
             }
             for (; o < end; o++)
             {
@@ -47,9 +47,17 @@ internal sealed unsafe partial class CpuMatMul
 
     /// <summary>Every token row times the 4 weight rows at <paramref name="w"/> (outputs o..o+3). Three or more tokens
     /// go through 2-row × 4-token tiles, so a verification batch of 3-4 tokens passes over the rows once, not twice
-    /// as 4 × 2 tiles would; one or two tokens use the 4-row tile.</summary>
+    /// as 4 × 2 tiles would; one or two tokens use the 4-row tile. Only the first token group prefetches the next
+    /// block, and only when <paramref name="prefetch"/> (rows widened into a scratch have no next block to fetch).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void TokenTilesAvx2<TL>(byte* w, nint stride, int o) where TL : struct, IWeightLoader
+    private void TokenTilesAvx2<TL>(byte* w, nint stride, int o, bool prefetch) where TL : struct, IWeightLoader
+    {
+        if (prefetch) TokenTilesAvx2<TL, Prefetch>(w, stride, o);
+        else TokenTilesAvx2<TL, NoPrefetch>(w, stride, o);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void TokenTilesAvx2<TL, TP>(byte* w, nint stride, int o) where TL : struct, IWeightLoader where TP : struct, IPrefetchFlag
     {
         int n = _in;
         int outCols = _out;
@@ -57,20 +65,44 @@ internal sealed unsafe partial class CpuMatMul
         int t = 0;
         if (_rows >= 3)
         {
+            if (_rows >= 4)
+            {
+                // The first group fetches the next block's rows; the others find this block in cache.
+                TallTileAvx2<TL, TP>(w, stride, _x, n, y, outCols);
+                TallTileAvx2<TL, TP>(w + 2 * stride, stride, _x, n, y + 2, outCols);
+                t = 4;
+            }
             for (; t + 4 <= _rows; t += 4)
             {
-                TallTileAvx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
-                TallTileAvx2<TL>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols);
+                TallTileAvx2<TL, NoPrefetch>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
+                TallTileAvx2<TL, NoPrefetch>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols);
             }
             if (_rows - t == 3)
             {
-                Tall3Avx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
-                Tall3Avx2<TL>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols);
+                if (t == 0)
+                {
+                    Tall3Avx2<TL, TP>(w, stride, _x, n, y, outCols);
+                    Tall3Avx2<TL, TP>(w + 2 * stride, stride, _x, n, y + 2, outCols);
+                }
+                else
+                {
+                    Tall3Avx2<TL, NoPrefetch>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
+                    Tall3Avx2<TL, NoPrefetch>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols);
+                }
                 return;
             }
         }
-        for (; t + 2 <= _rows; t += 2) TileAvx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
-        if (t < _rows) Tile1Avx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols);
+        if (t == 0 && t + 2 <= _rows)
+        {
+            TileAvx2<TL, TP>(w, stride, _x, n, y, outCols);
+            t = 2;
+        }
+        for (; t + 2 <= _rows; t += 2) TileAvx2<TL, NoPrefetch>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
+        if (t < _rows)
+        {
+            if (t == 0) Tile1Avx2<TL, TP>(w, stride, _x, n, y);
+            else Tile1Avx2<TL, NoPrefetch>(w, stride, _x + (long)t * n, n, y + (long)t * outCols);
+        }
     }
 
     /// <summary>4 weight rows × 1 token row (decode): y[r] = Σ_i w[r, i] · x[i]. Needs n ≥ 8.</summary>
@@ -78,7 +110,7 @@ internal sealed unsafe partial class CpuMatMul
     /// rows come from cache (tiny models, and every model's L2-resident chunks), so each row gets two: one per
     /// half of a 16-column step.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile1Avx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y) where TL : struct, IWeightLoader
+    private static void Tile1Avx2<TL, TP>(byte* w, nint rowBytes, float* x, int n, float* y) where TL : struct, IWeightLoader where TP : struct, IPrefetchFlag
     {
         byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -90,7 +122,7 @@ internal sealed unsafe partial class CpuMatMul
         nint lineElements = 64 / TL.ElementBytes; // 16 (F32) or 32 (F16/BF16): a multiple of the step
         for (; i < pairs; i += 16)
         {
-            if ((i & (lineElements - 1)) == 0)
+            if (TP.On && (i & (lineElements - 1)) == 0)
             {
                 nint at = i * TL.ElementBytes;
                 Sse.Prefetch0(next + at);
@@ -135,7 +167,7 @@ internal sealed unsafe partial class CpuMatMul
     /// Six accumulators would leave the FMA ports latency-bound, so each gets a twin for the second half of a
     /// 16-column step: 12 accumulators, 2 weight vectors and 1 token vector fill AVX2's 16 registers.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tall3Avx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride) where TL : struct, IWeightLoader
+    private static void Tall3Avx2<TL, TP>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride) where TL : struct, IWeightLoader where TP : struct, IPrefetchFlag
     {
         byte* w0 = w, w1 = w + rowBytes;
         float* x0 = x, x1 = x + n, x2 = x + 2 * n;
@@ -148,7 +180,7 @@ internal sealed unsafe partial class CpuMatMul
         nint lineElements = 64 / TL.ElementBytes;
         for (; i < pairs; i += 16)
         {
-            if ((i & (lineElements - 1)) == 0)
+            if (TP.On && (i & (lineElements - 1)) == 0)
             {
                 nint at = i * TL.ElementBytes;
                 Sse.Prefetch0(next + at);
@@ -202,7 +234,7 @@ internal sealed unsafe partial class CpuMatMul
 
     /// <summary>2 weight rows × 4 token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. Needs n ≥ 8.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TallTileAvx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride) where TL : struct, IWeightLoader
+    private static void TallTileAvx2<TL, TP>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride) where TL : struct, IWeightLoader where TP : struct, IPrefetchFlag
     {
         byte* w0 = w, w1 = w + rowBytes;
         float* x0 = x, x1 = x + n, x2 = x + 2 * n, x3 = x + 3 * n;
@@ -215,7 +247,7 @@ internal sealed unsafe partial class CpuMatMul
         nint lineElements = 64 / TL.ElementBytes;
         for (; i < full; i += 8)
         {
-            if ((i & (lineElements - 1)) == 0)
+            if (TP.On && (i & (lineElements - 1)) == 0)
             {
                 nint at = i * TL.ElementBytes;
                 Sse.Prefetch0(next + at);
@@ -270,7 +302,7 @@ internal sealed unsafe partial class CpuMatMul
 
     /// <summary>4 weight rows × 2 token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. Needs n ≥ 8.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TileAvx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride) where TL : struct, IWeightLoader
+    private static void TileAvx2<TL, TP>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride) where TL : struct, IWeightLoader where TP : struct, IPrefetchFlag
     {
         byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
         float* x0 = x, x1 = x + n;
@@ -283,7 +315,7 @@ internal sealed unsafe partial class CpuMatMul
         nint lineElements = 64 / TL.ElementBytes;
         for (; i < full; i += 8)
         {
-            if ((i & (lineElements - 1)) == 0)
+            if (TP.On && (i & (lineElements - 1)) == 0)
             {
                 nint at = i * TL.ElementBytes;
                 Sse.Prefetch0(next + at);
