@@ -52,57 +52,28 @@ internal sealed unsafe partial class CpuMatMul
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void TokenTilesAvx2<TL>(byte* w, nint stride, int o, bool prefetch) where TL : struct, IWeightLoader
     {
-        if (prefetch) TokenTilesAvx2<TL, Prefetch>(w, stride, o);
-        else TokenTilesAvx2<TL, NoPrefetch>(w, stride, o);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void TokenTilesAvx2<TL, TP>(byte* w, nint stride, int o) where TL : struct, IWeightLoader where TP : struct, IPrefetchFlag
-    {
         int n = _in;
         int outCols = _out;
         float* y = _y + o;
         int t = 0;
         if (_rows >= 3)
         {
-            if (_rows >= 4)
-            {
-                // The first group fetches the next block's rows; the others find this block in cache.
-                TallTileAvx2<TL, TP>(w, stride, _x, n, y, outCols);
-                TallTileAvx2<TL, TP>(w + 2 * stride, stride, _x, n, y + 2, outCols);
-                t = 4;
-            }
             for (; t + 4 <= _rows; t += 4)
             {
-                TallTileAvx2<TL, NoPrefetch>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
-                TallTileAvx2<TL, NoPrefetch>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols);
+                bool first = prefetch && t == 0;
+                TallTileAvx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols, first);
+                TallTileAvx2<TL>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols, first);
             }
             if (_rows - t == 3)
             {
-                if (t == 0)
-                {
-                    Tall3Avx2<TL, TP>(w, stride, _x, n, y, outCols);
-                    Tall3Avx2<TL, TP>(w + 2 * stride, stride, _x, n, y + 2, outCols);
-                }
-                else
-                {
-                    Tall3Avx2<TL, NoPrefetch>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
-                    Tall3Avx2<TL, NoPrefetch>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols);
-                }
+                bool first = prefetch && t == 0;
+                Tall3Avx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols, first);
+                Tall3Avx2<TL>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols, first);
                 return;
             }
         }
-        if (t == 0 && t + 2 <= _rows)
-        {
-            TileAvx2<TL, TP>(w, stride, _x, n, y, outCols);
-            t = 2;
-        }
-        for (; t + 2 <= _rows; t += 2) TileAvx2<TL, NoPrefetch>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols);
-        if (t < _rows)
-        {
-            if (t == 0) Tile1Avx2<TL, TP>(w, stride, _x, n, y);
-            else Tile1Avx2<TL, NoPrefetch>(w, stride, _x + (long)t * n, n, y + (long)t * outCols);
-        }
+        for (; t + 2 <= _rows; t += 2) TileAvx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols, prefetch && t == 0);
+        if (t < _rows) Tile1Avx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, prefetch && t == 0);
     }
 
     /// <summary>4 weight rows × 1 token row (decode): y[r] = Σ_i w[r, i] · x[i]. Needs n ≥ 8.</summary>
@@ -110,7 +81,7 @@ internal sealed unsafe partial class CpuMatMul
     /// rows come from cache (tiny models, and every model's L2-resident chunks), so each row gets two: one per
     /// half of a 16-column step.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile1Avx2<TL, TP>(byte* w, nint rowBytes, float* x, int n, float* y) where TL : struct, IWeightLoader where TP : struct, IPrefetchFlag
+    private static void Tile1Avx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, bool prefetch) where TL : struct, IWeightLoader
     {
         byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -122,7 +93,7 @@ internal sealed unsafe partial class CpuMatMul
         nint lineElements = 64 / TL.ElementBytes; // 16 (F32) or 32 (F16/BF16): a multiple of the step
         for (; i < pairs; i += 16)
         {
-            if (TP.On && (i & (lineElements - 1)) == 0)
+            if (prefetch && (i & (lineElements - 1)) == 0)
             {
                 nint at = i * TL.ElementBytes;
                 Sse.Prefetch0(next + at);
@@ -167,7 +138,7 @@ internal sealed unsafe partial class CpuMatMul
     /// Six accumulators would leave the FMA ports latency-bound, so each gets a twin for the second half of a
     /// 16-column step: 12 accumulators, 2 weight vectors and 1 token vector fill AVX2's 16 registers.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tall3Avx2<TL, TP>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride) where TL : struct, IWeightLoader where TP : struct, IPrefetchFlag
+    private static void Tall3Avx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride, bool prefetch) where TL : struct, IWeightLoader
     {
         byte* w0 = w, w1 = w + rowBytes;
         float* x0 = x, x1 = x + n, x2 = x + 2 * n;
@@ -180,7 +151,7 @@ internal sealed unsafe partial class CpuMatMul
         nint lineElements = 64 / TL.ElementBytes;
         for (; i < pairs; i += 16)
         {
-            if (TP.On && (i & (lineElements - 1)) == 0)
+            if (prefetch && (i & (lineElements - 1)) == 0)
             {
                 nint at = i * TL.ElementBytes;
                 Sse.Prefetch0(next + at);
@@ -234,7 +205,7 @@ internal sealed unsafe partial class CpuMatMul
 
     /// <summary>2 weight rows × 4 token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. Needs n ≥ 8.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TallTileAvx2<TL, TP>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride) where TL : struct, IWeightLoader where TP : struct, IPrefetchFlag
+    private static void TallTileAvx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride, bool prefetch) where TL : struct, IWeightLoader
     {
         byte* w0 = w, w1 = w + rowBytes;
         float* x0 = x, x1 = x + n, x2 = x + 2 * n, x3 = x + 3 * n;
@@ -247,7 +218,7 @@ internal sealed unsafe partial class CpuMatMul
         nint lineElements = 64 / TL.ElementBytes;
         for (; i < full; i += 8)
         {
-            if (TP.On && (i & (lineElements - 1)) == 0)
+            if (prefetch && (i & (lineElements - 1)) == 0)
             {
                 nint at = i * TL.ElementBytes;
                 Sse.Prefetch0(next + at);
@@ -302,7 +273,7 @@ internal sealed unsafe partial class CpuMatMul
 
     /// <summary>4 weight rows × 2 token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. Needs n ≥ 8.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TileAvx2<TL, TP>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride) where TL : struct, IWeightLoader where TP : struct, IPrefetchFlag
+    private static void TileAvx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride, bool prefetch) where TL : struct, IWeightLoader
     {
         byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
         float* x0 = x, x1 = x + n;
@@ -315,7 +286,7 @@ internal sealed unsafe partial class CpuMatMul
         nint lineElements = 64 / TL.ElementBytes;
         for (; i < full; i += 8)
         {
-            if (TP.On && (i & (lineElements - 1)) == 0)
+            if (prefetch && (i & (lineElements - 1)) == 0)
             {
                 nint at = i * TL.ElementBytes;
                 Sse.Prefetch0(next + at);
