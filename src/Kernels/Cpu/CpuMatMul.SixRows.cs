@@ -17,39 +17,36 @@ internal sealed unsafe partial class CpuMatMul
     /// <summary>Fewest tokens that take the 6-row tile with F16 weights (widened once per row block).</summary>
     internal const int SixRowWidenedBatch = 32;
 
-    /// <summary>Every token row times the 6 F32 weight rows at <paramref name="w"/> (outputs o..o+5); the first tile
-    /// prefetches the next 6 rows when <paramref name="prefetch"/> (the others find them in cache).</summary>
+    /// <summary>Every token row times the 6 F32 weight rows at <paramref name="w"/> (outputs o..o+5), while the tiles
+    /// prefetch the 6 rows of <paramref name="rowBytes"/> bytes at <paramref name="next"/>, <paramref name="share"/> bytes of
+    /// each row per token group (see <see cref="TokenTiles{TL}"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SixRowTokenTiles(byte* w, nint stride, int o, bool prefetch)
+    private void SixRowTokenTiles(byte* w, nint stride, int o, byte* next, nint rowBytes, nint share, nint pstep)
     {
         int n = _in;
         int outCols = _out;
+        byte* last = next + rowBytes;
         int t = 0;
-        for (; t + 4 <= _rows; t += 4) Tile6Group<Four>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols);
+        for (; t + 4 <= _rows; t += 4, next += share)
+            Tile6<Four>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols, next, rowBytes, Min(next + share, last), pstep);
         switch (_rows - t)
         {
-            case 3: Tile6Group<Three>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
-            case 2: Tile6Group<Two>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
-            case 1: Tile6Group<One>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
+            case 3: Tile6<Three>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols, next, rowBytes, last, pstep); break;
+            case 2: Tile6<Two>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols, next, rowBytes, last, pstep); break;
+            case 1: Tile6<One>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols, next, rowBytes, last, pstep); break;
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile6Group<TT>(bool prefetch, byte* w, nint rowBytes, float* x, int n, float* y, int yStride)
-        where TT : struct, ITokenCount
-    {
-        if (prefetch) Tile6<TT, Prefetch>(w, rowBytes, x, n, y, yStride);
-        else Tile6<TT, NoPrefetch>(w, rowBytes, x, n, y, yStride);
-    }
-
-    /// <summary>6 F32 weight rows × T token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. TP says whether to
-    /// prefetch the next 6 rows: only the first token group of a batch needs to. Needs n ≥ 16.</summary>
+    /// <summary>6 F32 weight rows × T token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i], prefetching the bytes
+    /// [<paramref name="pn"/>, <paramref name="pe"/>) of 6 rows <paramref name="ps"/> apart, <paramref name="pstep"/>
+    /// bytes per 16 columns.
+    /// Needs n ≥ 16.</summary>
     /// <remarks>Rows and tokens are addressed from two moving pointers and fixed strides: ten row pointers plus the
     /// index left too few registers, and the spilled pointers' reloads competed with the vector loads for the load
     /// ports.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile6<TT, TP>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride)
-        where TT : struct, ITokenCount where TP : struct, IPrefetchFlag
+    private static void Tile6<TT>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride, byte* pn, nint ps, byte* pe, nint pstep)
+        where TT : struct, ITokenCount
     {
         int T = TT.Count;
         nint rb = rowBytes, rb3 = 3 * rowBytes, rb5 = 5 * rowBytes;
@@ -63,19 +60,18 @@ internal sealed unsafe partial class CpuMatMul
         byte* pw = w;
         byte* px = (byte*)x;
         byte* end = (byte*)x + (n & ~15) * sizeof(float);
-        byte* pn = pw + 6 * rb;
         Vector512<float> v;
         for (; px < end; px += 64, pw += 64)
         {
-            if (TP.On)
+            if (pn < pe)
             {
                 Sse.Prefetch0(pn);
-                Sse.Prefetch0(pn + rb);
-                Sse.Prefetch0(pn + 2 * rb);
-                Sse.Prefetch0(pn + rb3);
-                Sse.Prefetch0(pn + 4 * rb);
-                Sse.Prefetch0(pn + rb5);
-                pn += 64;
+                Sse.Prefetch0(pn + ps);
+                Sse.Prefetch0(pn + 2 * ps);
+                Sse.Prefetch0(pn + 3 * ps);
+                Sse.Prefetch0(pn + 4 * ps);
+                Sse.Prefetch0(pn + 5 * ps);
+                pn += pstep;
             }
             Vector512<float> u0 = Vector512.Load((float*)(px));
             Vector512<float> u1 = T > 1 ? Vector512.Load((float*)(px + xb)) : default;
@@ -171,12 +167,3 @@ internal sealed unsafe partial class CpuMatMul
         y[5] = ef.GetElement(1);
     }
 }
-
-/// <summary>Compile-time switch of a tile's prefetching.</summary>
-internal interface IPrefetchFlag
-{
-    static abstract bool On { get; }
-}
-
-internal readonly struct Prefetch : IPrefetchFlag { public static bool On => true; }
-internal readonly struct NoPrefetch : IPrefetchFlag { public static bool On => false; }

@@ -208,6 +208,9 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         fixed (float* block = scratch)
         {
             int o = start;
+            // Every row block's tiles fetch the next block's raw rows, spread over their token groups (see TokenTiles).
+            nint share = PrefetchShare(rowBytes, _rows);
+            nint pstep = (share * 16 + n - 1) / n;
             if (sixRows)
             {
                 for (; o + 6 <= end; o += 6)
@@ -216,9 +219,9 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
                     if (widenOnce)
                     {
                         for (int r = 0; r < 6; r++) WidenRow16<TL>(w + r * rowBytes, block + r * n, n);
-                        SixRowTokenTiles((byte*)block, n * sizeof(float), o, prefetch: false);
+                        SixRowTokenTiles((byte*)block, n * sizeof(float), o, w + 6 * rowBytes, rowBytes, share, pstep);
                     }
-                    else SixRowTokenTiles(w, rowBytes, o, prefetch: true);
+                    else SixRowTokenTiles(w, rowBytes, o, w + 6 * rowBytes, rowBytes, share, pstep);
                 }
             }
             for (; o + 4 <= end; o += 4)
@@ -227,9 +230,9 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
                 if (widenOnce)
                 {
                     for (int r = 0; r < 4; r++) WidenRow16<TL>(w + r * rowBytes, block + r * n, n);
-                    TokenTiles<F32Loader>((byte*)block, n * sizeof(float), o, prefetch: false);
+                    TokenTiles<F32Loader>((byte*)block, n * sizeof(float), o, w + 4 * rowBytes, rowBytes, share, pstep);
                 }
-                else TokenTiles<TL>(w, rowBytes, o, prefetch: true);
+                else TokenTiles<TL>(w, rowBytes, o, w + 4 * rowBytes, rowBytes, share, pstep);
             }
             for (; o < end; o++)
             {
@@ -239,30 +242,40 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         }
     }
 
-    /// <summary>Every token row times the 4 weight rows at <paramref name="w"/> (outputs o..o+3), 4 tokens per tile;
-    /// the first tile prefetches the next 4 rows when <paramref name="prefetch"/> (not for rows widened into a scratch).</summary>
+    /// <summary>Every token row times the 4 weight rows at <paramref name="w"/> (outputs o..o+3), 4 tokens per tile,
+    /// while the tiles prefetch the 4 rows of <paramref name="rowBytes"/> bytes at <paramref name="next"/> (the next row
+    /// block, <paramref name="rowBytes"/> apart): <paramref name="share"/> bytes of each row per token group,
+    /// <paramref name="pstep"/> per 16 columns.</summary>
+    /// <remarks>Each token group prefetches an equal share of the next block, evenly over its columns: a block's later
+    /// token groups compute from cache, and a memory stream that waits for them while only the first group fetches
+    /// (as it did) adds their compute time to the memory time instead of hiding it (verify-7 cost 1.4 decode steps).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void TokenTiles<TL>(byte* w, nint stride, int o, bool prefetch) where TL : struct, IWeightLoader
+    private void TokenTiles<TL>(byte* w, nint stride, int o, byte* next, nint rowBytes, nint share, nint pstep) where TL : struct, IWeightLoader
     {
         int n = _in;
         int outCols = _out;
+        byte* last = next + rowBytes;
         int t = 0;
-        for (; t + 4 <= _rows; t += 4) TileGroup<TL, Four>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols);
+        for (; t + 4 <= _rows; t += 4, next += share)
+            Tile<TL, Four>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols, next, rowBytes, Min(next + share, last), pstep);
         switch (_rows - t)
         {
-            case 3: TileGroup<TL, Three>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
-            case 2: TileGroup<TL, Two>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
-            case 1: TileGroup<TL, One>(prefetch && t == 0, w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols); break;
+            case 3: Tile<TL, Three>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols, next, rowBytes, last, pstep); break;
+            case 2: Tile<TL, Two>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols, next, rowBytes, last, pstep); break;
+            case 1: Tile<TL, One>(w, stride, _x + (long)t * n, n, _y + (long)t * outCols + o, outCols, next, rowBytes, last, pstep); break;
         }
     }
 
+    /// <summary>Bytes of each next-block row that one of the token groups of <paramref name="tokens"/> tokens prefetches.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void TileGroup<TL, TT>(bool prefetch, byte* w, nint rowBytes, float* x, int n, float* y, int yStride)
-        where TL : struct, IWeightLoader where TT : struct, ITokenCount
+    private static nint PrefetchShare(nint rowBytes, int tokens)
     {
-        if (prefetch) Tile<TL, TT, Prefetch>(w, rowBytes, x, n, y, yStride);
-        else Tile<TL, TT, NoPrefetch>(w, rowBytes, x, n, y, yStride);
+        int groups = (tokens + 3) / 4;
+        return ((rowBytes + groups - 1) / groups + 63) & ~(nint)63;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* Min(byte* a, byte* b) => a < b ? a : b;
 
     /// <summary>One weight row widened to F32 into <paramref name="destination"/>. Needs n ≥ 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -278,13 +291,15 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
     private static Vector512<float> TailMask(int n) =>
         Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(16 - (n & 15))).AsSingle();
 
-    /// <summary>4 weight rows × T token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]; TP says whether to
-    /// prefetch the next 4 rows. Needs n ≥ 16.</summary>
+    /// <summary>4 weight rows × T token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i], prefetching the bytes
+    /// [<paramref name="pn"/>, <paramref name="pe"/>) of 4 rows <paramref name="ps"/> apart, <paramref name="pstep"/>
+    /// bytes per 16 columns.
+    /// Needs n ≥ 16.</summary>
     /// <remarks>Rows and tokens are addressed from two moving pointers and fixed strides, which leaves no pointer
     /// spilled to the stack (eight row pointers and the index did not fit the registers).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile<TL, TT, TP>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride)
-        where TL : struct, IWeightLoader where TT : struct, ITokenCount where TP : struct, IPrefetchFlag
+    private static void Tile<TL, TT>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride, byte* pn, nint ps, byte* pe, nint pstep)
+        where TL : struct, IWeightLoader where TT : struct, ITokenCount
     {
         int T = TT.Count;
         nint rb = rowBytes, rb3 = 3 * rowBytes;
@@ -298,18 +313,17 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         byte* px = (byte*)x;
         byte* end = (byte*)x + (n & ~15) * sizeof(float);
         // Rows of a few KiB are too short for the hardware prefetcher to ramp up on, and multi-token tiles
-        // compute long enough per byte that it falls behind: fetch the next 4-row block (a prefetch never
+        // compute long enough per byte that it falls behind: fetch the next row block (a prefetch never
         // faults past the end) while this one is multiplied.
-        byte* pn = w + 4 * rb;
         for (; px < end; px += 64, pw += wStep)
         {
-            if (TP.On)
+            if (pn < pe)
             {
                 Sse.Prefetch0(pn);
-                Sse.Prefetch0(pn + rb);
-                Sse.Prefetch0(pn + 2 * rb);
-                Sse.Prefetch0(pn + rb3);
-                pn += wStep;
+                Sse.Prefetch0(pn + ps);
+                Sse.Prefetch0(pn + 2 * ps);
+                Sse.Prefetch0(pn + 3 * ps);
+                pn += pstep;
             }
             Vector512<float> v0 = TL.Load16(pw, 0), v1 = TL.Load16(pw + rb, 0), v2 = TL.Load16(pw + 2 * rb, 0), v3 = TL.Load16(pw + rb3, 0);
             Vector512<float> u = Vector512.Load((float*)px);
