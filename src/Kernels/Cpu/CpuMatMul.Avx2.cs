@@ -27,15 +27,18 @@ internal sealed unsafe partial class CpuMatMul
         fixed (float* block = scratch)
         {
             int o = start;
+            // Every row block's tiles fetch the next block's raw rows, spread over their token groups (see TokenTiles).
+            nint share = PrefetchShare(rowBytes, _rows);
+            nint pstep = (share * 16 + n - 1) / n;
             for (; o + 4 <= end; o += 4)
             {
                 byte* w = _w + o * _rowBytes;
                 if (widenOnce)
                 {
                     for (int r = 0; r < 4; r++) WidenRow<TL>(w + r * rowBytes, block + r * n, n);
-                    TokenTilesAvx2<F32Loader>((byte*)block, n * sizeof(float), o, prefetch: false);
+                    TokenTilesAvx2<F32Loader>((byte*)block, n * sizeof(float), o, w + 4 * rowBytes, rowBytes, share, pstep);
                 }
-                else TokenTilesAvx2<TL>(w, rowBytes, o, prefetch: true);
+                else TokenTilesAvx2<TL>(w, rowBytes, o, w + 4 * rowBytes, rowBytes, share, pstep);
             }
             for (; o < end; o++)
             {
@@ -47,41 +50,46 @@ internal sealed unsafe partial class CpuMatMul
 
     /// <summary>Every token row times the 4 weight rows at <paramref name="w"/> (outputs o..o+3). Three or more tokens
     /// go through 2-row × 4-token tiles, so a verification batch of 3-4 tokens passes over the rows once, not twice
-    /// as 4 × 2 tiles would; one or two tokens use the 4-row tile. Only the first token group prefetches the next
-    /// block, and only when <paramref name="prefetch"/> (rows widened into a scratch have no next block to fetch).</summary>
+    /// as 4 × 2 tiles would; one or two tokens use the 4-row tile. Meanwhile the tiles prefetch the 4 rows of
+    /// <paramref name="rowBytes"/> bytes at <paramref name="next"/> (the next block's raw rows), <paramref name="share"/>
+    /// bytes of each row per token group, <paramref name="pstep"/> per 16 columns (see <see cref="TokenTiles{TL}"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void TokenTilesAvx2<TL>(byte* w, nint stride, int o, bool prefetch) where TL : struct, IWeightLoader
+    private void TokenTilesAvx2<TL>(byte* w, nint stride, int o, byte* next, nint rowBytes, nint share, nint pstep) where TL : struct, IWeightLoader
     {
         int n = _in;
         int outCols = _out;
         float* y = _y + o;
+        byte* last = next + rowBytes;
+        nint half = (pstep + 1) >> 1; // the 8-column tiles' step
         int t = 0;
         if (_rows >= 3)
         {
-            for (; t + 4 <= _rows; t += 4)
+            for (; t + 4 <= _rows; t += 4, next += share)
             {
-                bool first = prefetch && t == 0;
-                TallTileAvx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols, first);
-                TallTileAvx2<TL>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols, first);
+                byte* end = Min(next + share, last);
+                TallTileAvx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols, next, rowBytes, end, half);
+                TallTileAvx2<TL>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols, next + 2 * rowBytes, rowBytes, end + 2 * rowBytes, half);
             }
             if (_rows - t == 3)
             {
-                bool first = prefetch && t == 0;
-                Tall3Avx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols, first);
-                Tall3Avx2<TL>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols, first);
+                Tall3Avx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols, next, rowBytes, last, pstep);
+                Tall3Avx2<TL>(w + 2 * stride, stride, _x + (long)t * n, n, y + (long)t * outCols + 2, outCols, next + 2 * rowBytes, rowBytes, last + 2 * rowBytes, pstep);
                 return;
             }
         }
-        for (; t + 2 <= _rows; t += 2) TileAvx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols, prefetch && t == 0);
-        if (t < _rows) Tile1Avx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, prefetch && t == 0);
+        for (; t + 2 <= _rows; t += 2, next += share)
+            TileAvx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, outCols, next, rowBytes, Min(next + share, last), half);
+        if (t < _rows) Tile1Avx2<TL>(w, stride, _x + (long)t * n, n, y + (long)t * outCols, next, rowBytes, last, pstep);
     }
 
-    /// <summary>4 weight rows × 1 token row (decode): y[r] = Σ_i w[r, i] · x[i]. Needs n ≥ 8.</summary>
+    /// <summary>4 weight rows × 1 token row (decode): y[r] = Σ_i w[r, i] · x[i].
+    /// Prefetches the bytes [<paramref name="pn"/>, <paramref name="pe"/>) of 4 rows <paramref name="ps"/> apart,
+    /// <paramref name="pstep"/> bytes per 16 columns. Needs n ≥ 8.</summary>
     /// <remarks>Four accumulators would be four FMA latency chains, half of what two FMA ports need when the
     /// rows come from cache (tiny models, and every model's L2-resident chunks), so each row gets two: one per
     /// half of a 16-column step.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile1Avx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, bool prefetch) where TL : struct, IWeightLoader
+    private static void Tile1Avx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, byte* pn, nint ps, byte* pe, nint pstep) where TL : struct, IWeightLoader
     {
         byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -89,17 +97,19 @@ internal sealed unsafe partial class CpuMatMul
         nint i = 0;
         nint full = n & ~7;
         nint pairs = n & ~15;
-        byte* next = w + 4 * rowBytes;
-        nint lineElements = 64 / TL.ElementBytes; // 16 (F32) or 32 (F16/BF16): a multiple of the step
         for (; i < pairs; i += 16)
         {
-            if (prefetch && (i & (lineElements - 1)) == 0)
+            if (pn < pe)
             {
-                nint at = i * TL.ElementBytes;
-                Sse.Prefetch0(next + at);
-                Sse.Prefetch0(next + rowBytes + at);
-                Sse.Prefetch0(next + 2 * rowBytes + at);
-                Sse.Prefetch0(next + 3 * rowBytes + at);
+                // One prefetch per cache line: the first step into a line lands below pstep in it.
+                if (((nint)pn & 63) < pstep)
+                {
+                    Sse.Prefetch0(pn);
+                    Sse.Prefetch0(pn + ps);
+                    Sse.Prefetch0(pn + 2 * ps);
+                    Sse.Prefetch0(pn + 3 * ps);
+                }
+                pn += pstep;
             }
             Vector256<float> u = Vector256.Load(x + i);
             a0 = Fma.MultiplyAdd(TL.Load8(w0, i), u, a0);
@@ -133,12 +143,14 @@ internal sealed unsafe partial class CpuMatMul
         Sum4(a0 + b0, a1 + b1, a2 + b2, a3 + b3).Store(y);
     }
 
-    /// <summary>2 weight rows × 3 token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. Needs n ≥ 8.</summary>
+    /// <summary>2 weight rows × 3 token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i].
+    /// Prefetches the bytes [<paramref name="pn"/>, <paramref name="pe"/>) of 2 rows <paramref name="ps"/> apart,
+    /// <paramref name="pstep"/> bytes per 16 columns. Needs n ≥ 8.</summary>
     /// <remarks>A verify-3 batch (two draft tokens and the pending one) is the common chain verification on the CPU.
     /// Six accumulators would leave the FMA ports latency-bound, so each gets a twin for the second half of a
     /// 16-column step: 12 accumulators, 2 weight vectors and 1 token vector fill AVX2's 16 registers.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tall3Avx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride, bool prefetch) where TL : struct, IWeightLoader
+    private static void Tall3Avx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride, byte* pn, nint ps, byte* pe, nint pstep) where TL : struct, IWeightLoader
     {
         byte* w0 = w, w1 = w + rowBytes;
         float* x0 = x, x1 = x + n, x2 = x + 2 * n;
@@ -147,15 +159,17 @@ internal sealed unsafe partial class CpuMatMul
         nint i = 0;
         nint full = n & ~7;
         nint pairs = n & ~15;
-        byte* next = w + 4 * rowBytes;
-        nint lineElements = 64 / TL.ElementBytes;
         for (; i < pairs; i += 16)
         {
-            if (prefetch && (i & (lineElements - 1)) == 0)
+            if (pn < pe)
             {
-                nint at = i * TL.ElementBytes;
-                Sse.Prefetch0(next + at);
-                Sse.Prefetch0(next + rowBytes + at);
+                // One prefetch per cache line: the first step into a line lands below pstep in it.
+                if (((nint)pn & 63) < pstep)
+                {
+                    Sse.Prefetch0(pn);
+                    Sse.Prefetch0(pn + ps);
+                }
+                pn += pstep;
             }
             Vector256<float> v0 = TL.Load8(w0, i), v1 = TL.Load8(w1, i);
             Vector256<float> u = Vector256.Load(x0 + i);
@@ -203,9 +217,11 @@ internal sealed unsafe partial class CpuMatMul
         Sse2.StoreLow((double*)(y + 2 * yStride), s2);
     }
 
-    /// <summary>2 weight rows × 4 token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. Needs n ≥ 8.</summary>
+    /// <summary>2 weight rows × 4 token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i].
+    /// Prefetches the bytes [<paramref name="pn"/>, <paramref name="pe"/>) of 2 rows <paramref name="ps"/> apart,
+    /// <paramref name="pstep"/> bytes per 8 columns. Needs n ≥ 8.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TallTileAvx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride, bool prefetch) where TL : struct, IWeightLoader
+    private static void TallTileAvx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride, byte* pn, nint ps, byte* pe, nint pstep) where TL : struct, IWeightLoader
     {
         byte* w0 = w, w1 = w + rowBytes;
         float* x0 = x, x1 = x + n, x2 = x + 2 * n, x3 = x + 3 * n;
@@ -213,16 +229,17 @@ internal sealed unsafe partial class CpuMatMul
         Vector256<float> a02 = default, a12 = default, a03 = default, a13 = default;
         nint i = 0;
         nint full = n & ~7;
-        // The same two rows of the next 4-row block, one cache line per row every 64 bytes.
-        byte* next = w + 4 * rowBytes;
-        nint lineElements = 64 / TL.ElementBytes;
         for (; i < full; i += 8)
         {
-            if (prefetch && (i & (lineElements - 1)) == 0)
+            if (pn < pe)
             {
-                nint at = i * TL.ElementBytes;
-                Sse.Prefetch0(next + at);
-                Sse.Prefetch0(next + rowBytes + at);
+                // One prefetch per cache line: the first step into a line lands below pstep in it.
+                if (((nint)pn & 63) < pstep)
+                {
+                    Sse.Prefetch0(pn);
+                    Sse.Prefetch0(pn + ps);
+                }
+                pn += pstep;
             }
             Vector256<float> v0 = TL.Load8(w0, i), v1 = TL.Load8(w1, i);
             Vector256<float> u = Vector256.Load(x0 + i);
@@ -271,9 +288,11 @@ internal sealed unsafe partial class CpuMatMul
     private static Vector256<float> TailMask8(int n) =>
         Vector256.GreaterThanOrEqual(Vector256<int>.Indices, Vector256.Create(8 - (n & 7))).AsSingle();
 
-    /// <summary>4 weight rows × 2 token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i]. Needs n ≥ 8.</summary>
+    /// <summary>4 weight rows × 2 token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i].
+    /// Prefetches the bytes [<paramref name="pn"/>, <paramref name="pe"/>) of 4 rows <paramref name="ps"/> apart,
+    /// <paramref name="pstep"/> bytes per 8 columns. Needs n ≥ 8.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TileAvx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride, bool prefetch) where TL : struct, IWeightLoader
+    private static void TileAvx2<TL>(byte* w, nint rowBytes, float* x, int n, float* y, int yStride, byte* pn, nint ps, byte* pe, nint pstep) where TL : struct, IWeightLoader
     {
         byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
         float* x0 = x, x1 = x + n;
@@ -281,18 +300,20 @@ internal sealed unsafe partial class CpuMatMul
         Vector256<float> a01 = default, a11 = default, a21 = default, a31 = default;
         nint i = 0;
         nint full = n & ~7;
-        // As in the AVX-512 tile: fetch the next 4-row block one cache line per row every 64 bytes.
-        byte* next = w + 4 * rowBytes;
-        nint lineElements = 64 / TL.ElementBytes;
+        // As in the AVX-512 tile: fetch the next 4-row block while this one is multiplied.
         for (; i < full; i += 8)
         {
-            if (prefetch && (i & (lineElements - 1)) == 0)
+            if (pn < pe)
             {
-                nint at = i * TL.ElementBytes;
-                Sse.Prefetch0(next + at);
-                Sse.Prefetch0(next + rowBytes + at);
-                Sse.Prefetch0(next + 2 * rowBytes + at);
-                Sse.Prefetch0(next + 3 * rowBytes + at);
+                // One prefetch per cache line: the first step into a line lands below pstep in it.
+                if (((nint)pn & 63) < pstep)
+                {
+                    Sse.Prefetch0(pn);
+                    Sse.Prefetch0(pn + ps);
+                    Sse.Prefetch0(pn + 2 * ps);
+                    Sse.Prefetch0(pn + 3 * ps);
+                }
+                pn += pstep;
             }
             Vector256<float> v0 = TL.Load8(w0, i), v1 = TL.Load8(w1, i), v2 = TL.Load8(w2, i), v3 = TL.Load8(w3, i);
             Vector256<float> u = Vector256.Load(x0 + i);

@@ -65,12 +65,16 @@ internal sealed unsafe partial class CpuMatMul
         {
             if (pn < pe)
             {
-                Sse.Prefetch0(pn);
-                Sse.Prefetch0(pn + ps);
-                Sse.Prefetch0(pn + 2 * ps);
-                Sse.Prefetch0(pn + 3 * ps);
-                Sse.Prefetch0(pn + 4 * ps);
-                Sse.Prefetch0(pn + 5 * ps);
+                // One prefetch per cache line: the first step into a line lands below pstep in it.
+                if (((nint)pn & 63) < pstep)
+                {
+                    Sse.Prefetch0(pn);
+                    Sse.Prefetch0(pn + ps);
+                    Sse.Prefetch0(pn + 2 * ps);
+                    Sse.Prefetch0(pn + 3 * ps);
+                    Sse.Prefetch0(pn + 4 * ps);
+                    Sse.Prefetch0(pn + 5 * ps);
+                }
                 pn += pstep;
             }
             Vector512<float> u0 = Vector512.Load((float*)(px));

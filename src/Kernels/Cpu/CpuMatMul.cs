@@ -319,10 +319,14 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         {
             if (pn < pe)
             {
-                Sse.Prefetch0(pn);
-                Sse.Prefetch0(pn + ps);
-                Sse.Prefetch0(pn + 2 * ps);
-                Sse.Prefetch0(pn + 3 * ps);
+                // One prefetch per cache line: the first step into a line lands below pstep in it.
+                if (((nint)pn & 63) < pstep)
+                {
+                    Sse.Prefetch0(pn);
+                    Sse.Prefetch0(pn + ps);
+                    Sse.Prefetch0(pn + 2 * ps);
+                    Sse.Prefetch0(pn + 3 * ps);
+                }
                 pn += pstep;
             }
             Vector512<float> v0 = TL.Load16(pw, 0), v1 = TL.Load16(pw + rb, 0), v2 = TL.Load16(pw + 2 * rb, 0), v3 = TL.Load16(pw + rb3, 0);
