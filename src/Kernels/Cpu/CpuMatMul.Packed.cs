@@ -114,32 +114,34 @@ internal sealed unsafe partial class CpuMatMul
             int valid = Math.Min(end - o, two ? 2 * G : G);
             float* y = _y + o;
             int t = 0;
+            // Token groups take turns at prefetching the next tile's blocks (see PackedTile); g counts them.
+            int groups = fourTokens ? (rows + 3) / 4 : (rows + 1) / 2, g = 0;
             if (two)
             {
                 if (fourTokens)
                 {
                     for (; t + 4 <= rows; t += 4)
-                        PackedTile<TW, TD, Four, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0);
+                        PackedTile<TW, TD, Four, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, g++, groups);
                     if (rows - t == 3)
                     {
-                        PackedTile<TW, TD, Three, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0);
+                        PackedTile<TW, TD, Three, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, g++, groups);
                         t = rows;
                     }
                 }
                 for (; t + 2 <= rows; t += 2)
-                    PackedTile<TW, TD, Two, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0);
+                    PackedTile<TW, TD, Two, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, g++, groups);
                 if (t < rows)
-                    PackedTile<TW, TD, One, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0);
+                    PackedTile<TW, TD, One, TwoGroups>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, g++, groups);
             }
             else
             {
                 for (; t + 4 <= rows; t += 4)
-                    PackedTile<TW, TD, Four, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0);
+                    PackedTile<TW, TD, Four, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, g++, groups);
                 switch (rows - t)
                 {
-                    case 3: PackedTile<TW, TD, Three, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0); break;
-                    case 2: PackedTile<TW, TD, Two, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0); break;
-                    case 1: PackedTile<TW, TD, One, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, t == 0); break;
+                    case 3: PackedTile<TW, TD, Three, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, g++, groups); break;
+                    case 2: PackedTile<TW, TD, Two, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, g++, groups); break;
+                    case 1: PackedTile<TW, TD, One, OneGroup>(w, groupBytes, qx + (long)t * n, dx + (long)t * blocks, bias + (long)t * blocks, blocks, y + (long)t * outCols, outCols, valid, g++, groups); break;
                 }
             }
             o += valid;
@@ -147,10 +149,13 @@ internal sealed unsafe partial class CpuMatMul
     }
 
     /// <summary>One or two groups of 8 packed rows × T quantized token rows; <paramref name="valid"/> of the tile's
-    /// rows are real (the rest is the last group's padding and is not stored).</summary>
+    /// rows are real (the rest is the last group's padding and is not stored). Token group <paramref name="phase"/> of
+    /// <paramref name="groups"/> over these rows prefetches its share of the next tile's blocks, one per groups blocks,
+    /// so that the next tile streams in evenly while all of them compute (when only the first group fetched,
+    /// memory idled through the others).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackedTile<TW, TD, TT, TG>(byte* w, nint groupBytes, sbyte* qx, float* dx, int* bias, int blocks,
-        float* y, int yStride, int valid, bool prefetch)
+        float* y, int yStride, int valid, int phase, int groups)
         where TW : struct, IPackedSteps where TD : struct, IInt8Dot where TT : struct, ITokenCount where TG : struct, IGroupCount
     {
         int T = TT.Count;
@@ -164,6 +169,9 @@ internal sealed unsafe partial class CpuMatMul
         byte* q1 = w + groupBytes;
         short* s0p = (short*)(q0 + (nint)blocks * quantBytes);
         short* s1p = (short*)(q1 + (nint)blocks * quantBytes);
+        // This group's share of the next tile: blocks from phase · blocks / groups on, one per groups blocks.
+        byte* pq = w + (two ? 2 : 1) * groupBytes + (nint)(phase * blocks / groups) * quantBytes;
+        int turn = 0; // blocks until this token group's next prefetch
         for (int b = 0; b < blocks; b++, q0 += quantBytes, q1 += quantBytes, s0p += PackedQuantLayout.GroupRows, s1p += PackedQuantLayout.GroupRows)
         {
             sbyte* x0 = qx + b * 32, x1 = x0 + n, x2 = x1 + n, x3 = x2 + n;
@@ -175,20 +183,22 @@ internal sealed unsafe partial class CpuMatMul
             // With 1-2 tokens the odd steps go to their own accumulators, so that enough dpbusd chains run at once to
             // hide its latency.
             Vector256<int> j00 = default, j01 = default, j10 = default, j11 = default;
-            if (prefetch)
+            nint ahead = (two ? 2 : 1) * groupBytes;
+            if (turn == 0)
             {
-                // The first token tile over these rows fetches the next tile's block, as the decoding tile does.
-                nint ahead = (two ? 2 : 1) * groupBytes;
                 for (int line = 0; line < quantBytes; line += 64)
                 {
-                    Sse.Prefetch0(q0 + ahead + line);
-                    if (two) Sse.Prefetch0(q1 + ahead + line);
+                    Sse.Prefetch0(pq + line);
+                    if (two) Sse.Prefetch0(pq + groupBytes + line);
                 }
-                if ((b & 3) == 0)
-                {
-                    Sse.Prefetch0((byte*)s0p + ahead);
-                    if (two) Sse.Prefetch0((byte*)s1p + ahead);
-                }
+                pq += quantBytes;
+                turn = groups;
+            }
+            turn--;
+            if (phase == 0 && (b & 3) == 0)
+            {
+                Sse.Prefetch0((byte*)s0p + ahead);
+                if (two) Sse.Prefetch0((byte*)s1p + ahead);
             }
             for (int pair = 0; pair < 4; pair++)
             {
