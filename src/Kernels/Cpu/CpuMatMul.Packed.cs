@@ -165,20 +165,24 @@ internal sealed unsafe partial class CpuMatMul
         int quantBytes = TW.QuantBytes;
         Vector256<float> f00 = default, f01 = default, f02 = default, f03 = default;
         Vector256<float> f10 = default, f11 = default, f12 = default, f13 = default;
+        // The second group, the other tokens and their scales are addressed from moving pointers and fixed strides
+        // (separate pointers spilled to the stack and were reloaded every step).
         byte* q0 = w;
-        byte* q1 = w + groupBytes;
         short* s0p = (short*)(q0 + (nint)blocks * quantBytes);
-        short* s1p = (short*)(q1 + (nint)blocks * quantBytes);
+        nint xs = n, xs3 = 3 * (nint)n, ds = blocks, ds3 = 3 * (nint)blocks;
+        sbyte* x0 = qx;
+        float* dp = dx;
+        int* bp = bias;
         // This group's share of the next tile: blocks from phase · blocks / groups on, one per groups blocks.
         byte* pq = w + (two ? 2 : 1) * groupBytes + (nint)(phase * blocks / groups) * quantBytes;
         int turn = 0; // blocks until this token group's next prefetch
-        for (int b = 0; b < blocks; b++, q0 += quantBytes, q1 += quantBytes, s0p += PackedQuantLayout.GroupRows, s1p += PackedQuantLayout.GroupRows)
+        for (int b = 0; b < blocks; b++, q0 += quantBytes, s0p += PackedQuantLayout.GroupRows, x0 += 32, dp++, bp++)
         {
-            sbyte* x0 = qx + b * 32, x1 = x0 + n, x2 = x1 + n, x3 = x2 + n;
-            Vector256<int> i00 = Vector256.Create(bias[b]);
-            Vector256<int> i01 = T > 1 ? Vector256.Create(bias[blocks + b]) : default;
-            Vector256<int> i02 = T > 2 ? Vector256.Create(bias[2 * blocks + b]) : default;
-            Vector256<int> i03 = T > 3 ? Vector256.Create(bias[3 * blocks + b]) : default;
+            byte* q1 = q0 + groupBytes;
+            Vector256<int> i00 = Vector256.Create(*bp);
+            Vector256<int> i01 = T > 1 ? Vector256.Create(bp[ds]) : default;
+            Vector256<int> i02 = T > 2 ? Vector256.Create(bp[2 * ds]) : default;
+            Vector256<int> i03 = T > 3 ? Vector256.Create(bp[ds3]) : default;
             Vector256<int> i10 = i00, i11 = i01, i12 = i02, i13 = i03;
             // With 1-2 tokens the odd steps go to their own accumulators, so that enough dpbusd chains run at once to
             // hide its latency.
@@ -198,32 +202,32 @@ internal sealed unsafe partial class CpuMatMul
             if (phase == 0 && (b & 3) == 0)
             {
                 Sse.Prefetch0((byte*)s0p + ahead);
-                if (two) Sse.Prefetch0((byte*)s1p + ahead);
+                if (two) Sse.Prefetch0((byte*)s0p + groupBytes + ahead);
             }
-            for (int pair = 0; pair < 4; pair++)
+            for (nint pair = 0; pair < 4; pair++)
             {
                 TW.Load(q0, pair, out Vector256<byte> a0, out Vector256<byte> b0);
                 Vector256<byte> a1 = default, b1 = default;
                 if (two) TW.Load(q1, pair, out a1, out b1);
-                int at = pair * 8;
+                nint at = pair * 8;
                 Vector256<sbyte> x = Broadcast(x0 + at);
                 i00 = TD.DotAdd(i00, a0, x);
                 if (two) i10 = TD.DotAdd(i10, a1, x);
                 if (T > 1)
                 {
-                    x = Broadcast(x1 + at);
+                    x = Broadcast(x0 + xs + at);
                     i01 = TD.DotAdd(i01, a0, x);
                     if (two) i11 = TD.DotAdd(i11, a1, x);
                 }
                 if (T > 2)
                 {
-                    x = Broadcast(x2 + at);
+                    x = Broadcast(x0 + 2 * xs + at);
                     i02 = TD.DotAdd(i02, a0, x);
                     if (two) i12 = TD.DotAdd(i12, a1, x);
                 }
                 if (T > 3)
                 {
-                    x = Broadcast(x3 + at);
+                    x = Broadcast(x0 + xs3 + at);
                     i03 = TD.DotAdd(i03, a0, x);
                     if (two) i13 = TD.DotAdd(i13, a1, x);
                 }
@@ -241,7 +245,7 @@ internal sealed unsafe partial class CpuMatMul
                 }
                 if (T > 1)
                 {
-                    x = Broadcast(x1 + at);
+                    x = Broadcast(x0 + xs + at);
                     if (split)
                     {
                         j01 = TD.DotAdd(j01, b0, x);
@@ -255,13 +259,13 @@ internal sealed unsafe partial class CpuMatMul
                 }
                 if (T > 2)
                 {
-                    x = Broadcast(x2 + at);
+                    x = Broadcast(x0 + 2 * xs + at);
                     i02 = TD.DotAdd(i02, b0, x);
                     if (two) i12 = TD.DotAdd(i12, b1, x);
                 }
                 if (T > 3)
                 {
-                    x = Broadcast(x3 + at);
+                    x = Broadcast(x0 + xs3 + at);
                     i03 = TD.DotAdd(i03, b0, x);
                     if (two) i13 = TD.DotAdd(i13, b1, x);
                 }
@@ -277,25 +281,25 @@ internal sealed unsafe partial class CpuMatMul
                 }
             }
             Vector256<float> s0 = WidenScales(s0p);
-            Vector256<float> s1 = two ? WidenScales(s1p) : default;
-            Vector256<float> d = Vector256.Create(dx[b]);
+            Vector256<float> s1 = two ? WidenScales((short*)((byte*)s0p + groupBytes)) : default;
+            Vector256<float> d = Vector256.Create(*dp);
             f00 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i00), s0 * d, f00);
             if (two) f10 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i10), s1 * d, f10);
             if (T > 1)
             {
-                d = Vector256.Create(dx[blocks + b]);
+                d = Vector256.Create(dp[ds]);
                 f01 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i01), s0 * d, f01);
                 if (two) f11 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i11), s1 * d, f11);
             }
             if (T > 2)
             {
-                d = Vector256.Create(dx[2 * blocks + b]);
+                d = Vector256.Create(dp[2 * ds]);
                 f02 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i02), s0 * d, f02);
                 if (two) f12 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i12), s1 * d, f12);
             }
             if (T > 3)
             {
-                d = Vector256.Create(dx[3 * blocks + b]);
+                d = Vector256.Create(dp[ds3]);
                 f03 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i03), s0 * d, f03);
                 if (two) f13 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(i13), s1 * d, f13);
             }
@@ -340,7 +344,7 @@ internal sealed unsafe partial class CpuMatMul
                 Sse.Prefetch0(sNext + 2 * groupBytes);
                 Sse.Prefetch0(sNext + 3 * groupBytes);
             }
-            for (int pair = 0; pair < 4; pair++)
+            for (nint pair = 0; pair < 4; pair++)
             {
                 Vector256<sbyte> xe = Broadcast(xb + pair * 8);
                 Vector256<sbyte> xo = Broadcast(xb + pair * 8 + 4);
@@ -455,7 +459,7 @@ internal unsafe interface IPackedSteps
 
     /// <summary>Steps 2 · <paramref name="pair"/> and 2 · <paramref name="pair"/> + 1 of the group block whose quants
     /// start at <paramref name="quants"/>.</summary>
-    static abstract void Load(byte* quants, int pair, out Vector256<byte> even, out Vector256<byte> odd);
+    static abstract void Load(byte* quants, nint pair, out Vector256<byte> even, out Vector256<byte> odd);
 }
 
 /// <summary>Q8_0: two 32-byte loads of w + 128.</summary>
@@ -464,7 +468,7 @@ internal readonly unsafe struct Q8Steps : IPackedSteps
     public static int QuantBytes => 256;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Load(byte* quants, int pair, out Vector256<byte> even, out Vector256<byte> odd)
+    public static void Load(byte* quants, nint pair, out Vector256<byte> even, out Vector256<byte> odd)
     {
         even = Vector256.Load(quants + pair * 64);
         odd = Vector256.Load(quants + pair * 64 + 32);
@@ -477,7 +481,7 @@ internal readonly unsafe struct Q4Steps : IPackedSteps
     public static int QuantBytes => 128;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Load(byte* quants, int pair, out Vector256<byte> even, out Vector256<byte> odd)
+    public static void Load(byte* quants, nint pair, out Vector256<byte> even, out Vector256<byte> odd)
     {
         Vector256<byte> v = Vector256.Load(quants + pair * 32);
         Vector256<byte> low = Vector256.Create((byte)0x0F);
