@@ -11,7 +11,8 @@
 # llama.cpp is not part of SpecCore: build it yourself from its public source (llama-bench target) and pass its
 # build directory. Weights come from SpecCore's bench `gguf` command (the very tensors `speccore bench --synthetic`
 # runs, converted with SpecCore's own converters). The two engines run alternately, one repeat each in turn, so a
-# busy machine's drift hits both; the table shows medians of the repeats and SpecCore ÷ llama.cpp.
+# busy machine's drift hits both; each turn reports its best (llama-bench -r 3, SpecCore's bench its best pass), and
+# the table shows medians of the turns and SpecCore ÷ llama.cpp.
 set -euo pipefail
 
 llama=${1:?usage: compare.sh LLAMA_BUILD_DIR [--models ...] [--dtypes ...] [--threads N] [--repeats N]}
@@ -53,13 +54,14 @@ for model in $models; do
     fi
     if [[ -d $model ]]; then source=(--model "$model"); else source=(--synthetic "$model"); fi
     for ((r = 0; r < repeats; r++)); do
-      # llama.cpp: one repetition per turn; csv columns n_prompt, n_gen and avg_ts are read by name.
-      "$bench_bin" -m "$gguf" -t "$threads" -n "$gen" -p "$prompt" -r 1 -o csv 2>/dev/null | python3 -c '
-import csv, sys
-rows = list(csv.DictReader(sys.stdin))
-for row in rows:
+      # llama.cpp: three repetitions per turn, the best of them (SpecCore's bench reports its best repeat too): a single
+      # 64-token prefill of llama-bench takes ~45 ms and came out at half speed in about one run of two (788 vs 1386
+      # tok/s back to back), which a median of single repetitions kept. JSON keys read by name.
+      "$bench_bin" -m "$gguf" -t "$threads" -n "$gen" -p "$prompt" -r 3 -o json 2>/dev/null | python3 -c '
+import json, sys
+for row in json.load(sys.stdin):
     phase = "decode" if int(row["n_gen"]) > 0 else "prefill"
-    print("\t".join([sys.argv[1], sys.argv[2], "llama.cpp", phase, row["avg_ts"]]))
+    print("\t".join([sys.argv[1], sys.argv[2], "llama.cpp", phase, str(max(row["samples_ts"]))]))
 ' "$model" "$dtype" >> "$results"
       # SpecCore: the phases bench prints, same prompt and generation lengths; the KV cache as llama.cpp keeps it (F16).
       "$speccore" bench "${source[@]}" --dtype "$dtype" --kv-dtype f16 --device cpu --threads "$threads" \
