@@ -99,18 +99,7 @@ internal sealed unsafe partial class CpuMatMul
         nint pairs = n & ~15;
         for (; i < pairs; i += 16)
         {
-            if (pn < pe)
-            {
-                // One prefetch per cache line: the first step into a line lands below pstep in it.
-                if (((nint)pn & 63) < pstep)
-                {
-                    Sse.Prefetch0(pn);
-                    Sse.Prefetch0(pn + ps);
-                    Sse.Prefetch0(pn + 2 * ps);
-                    Sse.Prefetch0(pn + 3 * ps);
-                }
-                pn += pstep;
-            }
+            pn = PrefetchStep(pn, pe, ps, pstep, 4);
             Vector256<float> u = Vector256.Load(x + i);
             a0 = Fma.MultiplyAdd(TL.Load8(w0, i), u, a0);
             a1 = Fma.MultiplyAdd(TL.Load8(w1, i), u, a1);
@@ -161,16 +150,7 @@ internal sealed unsafe partial class CpuMatMul
         nint pairs = n & ~15;
         for (; i < pairs; i += 16)
         {
-            if (pn < pe)
-            {
-                // One prefetch per cache line: the first step into a line lands below pstep in it.
-                if (((nint)pn & 63) < pstep)
-                {
-                    Sse.Prefetch0(pn);
-                    Sse.Prefetch0(pn + ps);
-                }
-                pn += pstep;
-            }
+            pn = PrefetchStep(pn, pe, ps, pstep, 2);
             Vector256<float> v0 = TL.Load8(w0, i), v1 = TL.Load8(w1, i);
             Vector256<float> u = Vector256.Load(x0 + i);
             a00 = Fma.MultiplyAdd(v0, u, a00); a10 = Fma.MultiplyAdd(v1, u, a10);
@@ -231,16 +211,7 @@ internal sealed unsafe partial class CpuMatMul
         nint full = n & ~7;
         for (; i < full; i += 8)
         {
-            if (pn < pe)
-            {
-                // One prefetch per cache line: the first step into a line lands below pstep in it.
-                if (((nint)pn & 63) < pstep)
-                {
-                    Sse.Prefetch0(pn);
-                    Sse.Prefetch0(pn + ps);
-                }
-                pn += pstep;
-            }
+            pn = PrefetchStep(pn, pe, ps, pstep, 2);
             Vector256<float> v0 = TL.Load8(w0, i), v1 = TL.Load8(w1, i);
             Vector256<float> u = Vector256.Load(x0 + i);
             a00 = Fma.MultiplyAdd(v0, u, a00); a10 = Fma.MultiplyAdd(v1, u, a10);
@@ -303,18 +274,7 @@ internal sealed unsafe partial class CpuMatMul
         // As in the AVX-512 tile: fetch the next 4-row block while this one is multiplied.
         for (; i < full; i += 8)
         {
-            if (pn < pe)
-            {
-                // One prefetch per cache line: the first step into a line lands below pstep in it.
-                if (((nint)pn & 63) < pstep)
-                {
-                    Sse.Prefetch0(pn);
-                    Sse.Prefetch0(pn + ps);
-                    Sse.Prefetch0(pn + 2 * ps);
-                    Sse.Prefetch0(pn + 3 * ps);
-                }
-                pn += pstep;
-            }
+            pn = PrefetchStep(pn, pe, ps, pstep, 4);
             Vector256<float> v0 = TL.Load8(w0, i), v1 = TL.Load8(w1, i), v2 = TL.Load8(w2, i), v3 = TL.Load8(w3, i);
             Vector256<float> u = Vector256.Load(x0 + i);
             a00 = Fma.MultiplyAdd(v0, u, a00); a10 = Fma.MultiplyAdd(v1, u, a10);

@@ -63,20 +63,7 @@ internal sealed unsafe partial class CpuMatMul
         Vector512<float> v;
         for (; px < end; px += 64, pw += 64)
         {
-            if (pn < pe)
-            {
-                // One prefetch per cache line: the first step into a line lands below pstep in it.
-                if (((nint)pn & 63) < pstep)
-                {
-                    Sse.Prefetch0(pn);
-                    Sse.Prefetch0(pn + ps);
-                    Sse.Prefetch0(pn + 2 * ps);
-                    Sse.Prefetch0(pn + 3 * ps);
-                    Sse.Prefetch0(pn + 4 * ps);
-                    Sse.Prefetch0(pn + 5 * ps);
-                }
-                pn += pstep;
-            }
+            pn = PrefetchStep(pn, pe, ps, pstep, 6);
             Vector512<float> u0 = Vector512.Load((float*)(px));
             Vector512<float> u1 = T > 1 ? Vector512.Load((float*)(px + xb)) : default;
             Vector512<float> u2 = T > 2 ? Vector512.Load((float*)(px + 2 * xb)) : default;

@@ -277,6 +277,32 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static byte* Min(byte* a, byte* b) => a < b ? a : b;
 
+    /// <summary>One step of a tile's prefetch of the next row block: the line at <paramref name="pn"/> in each of
+    /// <paramref name="rows"/> rows (2, 4 or 6) <paramref name="ps"/> bytes apart, once per cache line (the first step
+    /// into a line lands below <paramref name="pstep"/> in it); returns <paramref name="pn"/> moved on by
+    /// <paramref name="pstep"/>, or unchanged at <paramref name="pe"/> and past it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* PrefetchStep(byte* pn, byte* pe, nint ps, nint pstep, int rows)
+    {
+        if (pn >= pe) return pn;
+        if (((nint)pn & 63) < pstep)
+        {
+            Sse.Prefetch0(pn);
+            Sse.Prefetch0(pn + ps);
+            if (rows > 2)
+            {
+                Sse.Prefetch0(pn + 2 * ps);
+                Sse.Prefetch0(pn + 3 * ps);
+            }
+            if (rows > 4)
+            {
+                Sse.Prefetch0(pn + 4 * ps);
+                Sse.Prefetch0(pn + 5 * ps);
+            }
+        }
+        return pn + pstep;
+    }
+
     /// <summary>One weight row widened to F32 into <paramref name="destination"/>. Needs n ≥ 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void WidenRow16<TL>(byte* row, float* destination, int n) where TL : struct, IWeightLoader
@@ -317,18 +343,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         // faults past the end) while this one is multiplied.
         for (; px < end; px += 64, pw += wStep)
         {
-            if (pn < pe)
-            {
-                // One prefetch per cache line: the first step into a line lands below pstep in it.
-                if (((nint)pn & 63) < pstep)
-                {
-                    Sse.Prefetch0(pn);
-                    Sse.Prefetch0(pn + ps);
-                    Sse.Prefetch0(pn + 2 * ps);
-                    Sse.Prefetch0(pn + 3 * ps);
-                }
-                pn += pstep;
-            }
+            pn = PrefetchStep(pn, pe, ps, pstep, 4);
             Vector512<float> v0 = TL.Load16(pw, 0), v1 = TL.Load16(pw + rb, 0), v2 = TL.Load16(pw + 2 * rb, 0), v3 = TL.Load16(pw + rb3, 0);
             Vector512<float> u = Vector512.Load((float*)px);
             a00 = Vector512.FusedMultiplyAdd(v0, u, a00); a10 = Vector512.FusedMultiplyAdd(v1, u, a10);
