@@ -28,8 +28,7 @@ internal sealed unsafe partial class CpuMatMul
         {
             int o = start;
             // Every row block's tiles fetch the next block's raw rows, spread over their token groups (see TokenTiles).
-            nint share = PrefetchShare(rowBytes, _rows);
-            nint pstep = (share * 16 + n - 1) / n;
+            nint share = PrefetchShare(rowBytes, _rows, n, out nint pstep);
             for (; o + 4 <= end; o += 4)
             {
                 byte* w = _w + o * _rowBytes;

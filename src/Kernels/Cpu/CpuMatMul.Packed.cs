@@ -174,7 +174,8 @@ internal sealed unsafe partial class CpuMatMul
         float* dp = dx;
         int* bp = bias;
         // This group's share of the next tile: blocks from phase · blocks / groups on, one per groups blocks.
-        byte* pq = w + (two ? 2 : 1) * groupBytes + (nint)(phase * blocks / groups) * quantBytes;
+        nint ahead = (two ? 2 : 1) * groupBytes; // the next tile
+        byte* pq = w + ahead + (nint)(phase * blocks / groups) * quantBytes;
         int turn = 0; // blocks until this token group's next prefetch
         for (int b = 0; b < blocks; b++, q0 += quantBytes, s0p += PackedQuantLayout.GroupRows, x0 += 32, dp++, bp++)
         {
@@ -187,7 +188,6 @@ internal sealed unsafe partial class CpuMatMul
             // With 1-2 tokens the odd steps go to their own accumulators, so that enough dpbusd chains run at once to
             // hide its latency.
             Vector256<int> j00 = default, j01 = default, j10 = default, j11 = default;
-            nint ahead = (two ? 2 : 1) * groupBytes;
             if (turn == 0)
             {
                 for (int line = 0; line < quantBytes; line += 64)

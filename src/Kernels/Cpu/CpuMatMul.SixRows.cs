@@ -39,8 +39,7 @@ internal sealed unsafe partial class CpuMatMul
 
     /// <summary>6 F32 weight rows × T token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i], prefetching the bytes
     /// [<paramref name="pn"/>, <paramref name="pe"/>) of 6 rows <paramref name="ps"/> apart, <paramref name="pstep"/>
-    /// bytes per 16 columns.
-    /// Needs n ≥ 16.</summary>
+    /// bytes per 16 columns. Needs n ≥ 16.</summary>
     /// <remarks>Rows and tokens are addressed from two moving pointers and fixed strides: ten row pointers plus the
     /// index left too few registers, and the spilled pointers' reloads competed with the vector loads for the load
     /// ports.</remarks>

@@ -209,8 +209,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         {
             int o = start;
             // Every row block's tiles fetch the next block's raw rows, spread over their token groups (see TokenTiles).
-            nint share = PrefetchShare(rowBytes, _rows);
-            nint pstep = (share * 16 + n - 1) / n;
+            nint share = PrefetchShare(rowBytes, _rows, n, out nint pstep);
             if (sixRows)
             {
                 for (; o + 6 <= end; o += 6)
@@ -266,12 +265,15 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
         }
     }
 
-    /// <summary>Bytes of each next-block row that one of the token groups of <paramref name="tokens"/> tokens prefetches.</summary>
+    /// <summary>Bytes of each next-block row that one of the token groups of <paramref name="tokens"/> tokens prefetches,
+    /// and in <paramref name="pstep"/> how far its prefetch moves per 16 of the <paramref name="n"/> columns to cover them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static nint PrefetchShare(nint rowBytes, int tokens)
+    private static nint PrefetchShare(nint rowBytes, int tokens, int n, out nint pstep)
     {
         int groups = (tokens + 3) / 4;
-        return ((rowBytes + groups - 1) / groups + 63) & ~(nint)63;
+        nint share = ((rowBytes + groups - 1) / groups + 63) & ~(nint)63;
+        pstep = (share * 16 + n - 1) / n;
+        return share;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -319,8 +321,7 @@ internal sealed unsafe partial class CpuMatMul : ParallelJob, IDisposable
 
     /// <summary>4 weight rows × T token rows: y[t * yStride + r] = Σ_i w[r, i] · x[t * n + i], prefetching the bytes
     /// [<paramref name="pn"/>, <paramref name="pe"/>) of 4 rows <paramref name="ps"/> apart, <paramref name="pstep"/>
-    /// bytes per 16 columns.
-    /// Needs n ≥ 16.</summary>
+    /// bytes per 16 columns. Needs n ≥ 16.</summary>
     /// <remarks>Rows and tokens are addressed from two moving pointers and fixed strides, which leaves no pointer
     /// spilled to the stack (eight row pointers and the index did not fit the registers).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
